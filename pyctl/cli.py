@@ -1,0 +1,173 @@
+"""pyctl: bare-metal GPU inference clusters from NetBox, through Ansible.
+
+Conventions (DESIGN.md, "Contracts"): the result goes to stdout — a table for people or, with
+``--json``, exactly one JSON document; progress, warnings and errors go to stderr. Exit codes are
+:class:`pyctl.errors.ExitCode`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pyctl import inventory as inv_mod
+from pyctl.errors import ConfigError, ExitCode, PyctlError
+
+EPILOG = """\
+examples:
+  pyctl inventory dc2                 hosts of dc2 by cluster, as a table
+  pyctl inventory dc2 --json          the same as one JSON document
+  pyctl inventory dc2 --ansible       as `ansible-inventory --list` prints it
+  pyctl dev netbox up                 start the local NetBox test bed (PostgreSQL, Redis, gunicorn)
+  pyctl dev netbox seed               load the demo data centers dc1-dc3 and the lab site
+
+NetBox: NETBOX_URL and NETBOX_TOKEN (or NETBOX_TOKEN_FILE); `eval "$(pyctl dev netbox env)"`
+points them at the local test bed.
+
+exit codes: 0 ok, 1 internal error, 2 failed hosts/checks or drift, 3 bad configuration or
+inventory data, 4 unreachable hosts, 130 interrupted.
+"""
+
+
+def _eprint(*parts: object) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def _add_netbox_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--netbox-url", metavar="URL", help="NetBox base URL (default: $NETBOX_URL)")
+    p.add_argument("--token-file", metavar="PATH",
+                   help="file holding the NetBox API token (default: $NETBOX_TOKEN, then $NETBOX_TOKEN_FILE)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyctl", description="Provision and check bare-metal GPU inference clusters, from NetBox.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p_inv = sub.add_parser("inventory", help="read and validate a data center's inventory from NetBox",
+                           description="Read a data center (a NetBox site) and validate it. Every problem "
+                           "is named at once, with the NetBox object it is about; exit 3 if any.")
+    p_inv.add_argument("dc", help="data center: the NetBox site slug, e.g. dc2")
+    fmt = p_inv.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the inventory model as one JSON document")
+    fmt.add_argument("--ansible", action="store_true", help="print it as `ansible-inventory --list` would")
+    _add_netbox_flags(p_inv)
+
+    p_dev = sub.add_parser("dev", help="local test beds: NetBox (and the lab hosts)",
+                           description="Start, stop and seed the local test beds that tests and the demo use.")
+    dev_sub = p_dev.add_subparsers(dest="dev_command", metavar="BED", required=True)
+    p_nb = dev_sub.add_parser("netbox", help="the real NetBox 4.7 on loopback",
+                              description="Manage the local NetBox: `up` starts PostgreSQL, Redis and gunicorn "
+                              "(migrating once, then restoring the cached schema); `seed` loads a data set; "
+                              "`env` prints the shell exports for NETBOX_URL and NETBOX_TOKEN_FILE; `down` stops "
+                              "what `up` started.")
+    p_nb.add_argument("action", choices=["up", "down", "status", "seed", "env"])
+    p_nb.add_argument("--large", type=int, metavar="N",
+                      help="with seed: the demo world plus N devices in the site `scale` (cached as a dump)")
+    p_nb.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+# --- inventory --------------------------------------------------------------------------------
+
+def load_inventory(args: argparse.Namespace) -> inv_mod.Inventory:
+    from pyctl.netbox import NetBox, settings_from_env
+
+    settings = settings_from_env(url=args.netbox_url, token_file=args.token_file)
+    records = NetBox(settings).site_records(args.dc)
+    return inv_mod.build(records)
+
+
+def cmd_inventory(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    inventory = load_inventory(args)
+    if args.json:
+        print(json.dumps(inventory.to_dict(), indent=2))
+    elif args.ansible:
+        print(json.dumps(inv_mod.ansible_inventory(inventory), indent=2))
+    else:
+        print(render_inventory(inventory))
+    _eprint(f"{len(inventory.hosts)} hosts in {len(inventory.clusters)} clusters, "
+            f"read in {time.monotonic() - started:.2f} s")
+    return ExitCode.OK
+
+
+def render_inventory(inventory: inv_mod.Inventory) -> str:
+    lines = [f"data center {inventory.site}"]
+    headers = ("host", "role", "address", "rack", "underlay", "mtu", "gpus", "mig")
+    for cluster in inventory.clusters:
+        lines.append("")
+        lines.append(f"cluster {cluster.name} ({cluster.kind}, {len(cluster.hosts)} hosts)")
+        rows = [headers]
+        for h in cluster.hosts:
+            gpus = f"{h.gpu.count}× {h.gpu.model}{' nvswitch' if h.gpu.nvswitch else ''}" if h.gpu else "-"
+            mig = ",".join(f"{p}×{n}" for p, n in h.gpu.mig_layout.items()) if h.gpu and h.gpu.mig_layout else "-"
+            rows.append((h.name, h.role, h.address, h.rack or "-", h.underlay_nic, str(h.underlay_mtu), gpus, mig))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
+        for r in rows:
+            lines.append("  " + "  ".join(col.ljust(w) for col, w in zip(r, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+# --- dev --------------------------------------------------------------------------------------
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from pyctl.dev import netbox as bed_mod
+    from pyctl.dev import seed
+
+    bed = bed_mod.Bed.from_env()
+    result: dict[str, Any]
+    try:
+        if args.action == "up":
+            bed_mod.up(bed)
+            result = bed_mod.status(bed)
+        elif args.action == "down":
+            bed_mod.down(bed)
+            result = bed_mod.status(bed)
+        elif args.action == "status":
+            result = bed_mod.status(bed)
+        elif args.action == "seed":
+            bed_mod.up(bed)
+            spec = seed.large(args.large) if args.large else seed.demo()
+            ds = {"dataset": spec}
+            bed_mod.seed(bed, ds, cache_key=bed_mod.spec_key(ds))
+            result = {**bed_mod.status(bed), "devices": len(spec["devices"])}
+        else:  # env
+            print(f"export NETBOX_URL={bed.url}\nexport NETBOX_TOKEN_FILE={bed.token_file}")
+            return ExitCode.OK
+    except bed_mod.DevError as exc:
+        raise ConfigError(f"netbox test bed: {exc}") from exc
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:12} {value}")
+    return ExitCode.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"inventory": cmd_inventory, "dev": cmd_dev}
+    try:
+        return int(handlers[args.command](args))
+    except PyctlError as exc:
+        _eprint(f"pyctl: error: {exc.message}")
+        for problem in exc.problems:
+            _eprint(f"  - {problem}")
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "error": exc.message, "problems": exc.problems,
+                              "exit_code": int(exc.exit_code)}, indent=2))
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        _eprint("pyctl: interrupted")
+        return ExitCode.INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
