@@ -135,8 +135,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
             bed_mod.up(bed)
             spec = seed.large(args.large) if args.large else seed.demo()
             ds = {"dataset": spec}
-            bed_mod.seed(bed, ds, cache_key=bed_mod.spec_key(ds))
-            result = {**bed_mod.status(bed), "devices": len(spec["devices"])}
+            dump_path = bed_mod.seed(bed, ds, cache_key=bed_mod.spec_key(ds))
+            result = {**bed_mod.status(bed), "devices": len(spec["devices"]), "dump": str(dump_path)}
         else:  # env
             print(f"export NETBOX_URL={bed.url}\nexport NETBOX_TOKEN_FILE={bed.token_file}")
             return ExitCode.OK

@@ -300,7 +300,7 @@ def ansible_inventory(inv: Inventory) -> dict[str, Any]:
             groups[group_name("cluster", h.cluster)].add(h.name)
             hostvars[h.name] = host_vars(h, c)
     out: dict[str, Any] = {"_meta": {"hostvars": dict(sorted(hostvars.items()))}}
-    out["all"] = {"children": sorted(["ungrouped", *groups])}
+    out["all"] = {"children": ["ungrouped", *sorted(groups)]}
     for g in sorted(groups):
         out[g] = {"hosts": sorted(groups[g])}
     return out

@@ -1,0 +1,96 @@
+"""Ansible inventory plugin: pyctl's view of a NetBox site.
+
+Built on the same modules as ``pyctl inventory`` (:mod:`pyctl.netbox` + :mod:`pyctl.inventory`),
+so ``ansible-inventory -i inventories/dc2/netbox.yml --list`` gives the same hosts, groups and
+variables as ``pyctl inventory dc2 --ansible``, and the same validation: bad NetBox data fails the
+parse with every problem named.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: pyctl_netbox
+short_description: Hosts, groups and variables of one NetBox site, as pyctl reads them
+description:
+  - Reads one NetBox site (a data center) with pyctl's NetBox client (two GraphQL queries) and
+    validates it with pyctl's inventory rules before any host is touched.
+  - "Groups: C(site_<site>), C(role_<role>) (gpu_worker, control_plane, etcd, mgmt) and
+    C(cluster_<cluster>); dashes become underscores."
+  - "Host variables: C(ansible_host) (primary IPv4) and C(pyctl_*): role, cluster, cluster kind,
+    rack, underlay NIC and MTU, GPU model, count, NVSwitch and MIG layout."
+options:
+  plugin:
+    description: Marks this file as a source for this plugin.
+    required: true
+    choices: ["pyctl_netbox"]
+  site:
+    description: The NetBox site slug of the data center.
+    required: true
+    type: str
+  netbox_url:
+    description: NetBox base URL.
+    type: str
+    env:
+      - name: NETBOX_URL
+  token_file:
+    description: >-
+      File holding the API token. Without it the token comes from C(NETBOX_TOKEN); it is never
+      written into the inventory.
+    type: str
+    env:
+      - name: NETBOX_TOKEN_FILE
+requirements:
+  - pyctl (this repository, installed in the controller's Python)
+"""
+
+EXAMPLES = r"""
+# inventories/dc2/netbox.yml
+plugin: pyctl_netbox
+site: dc2
+
+# ansible-inventory -i inventories/dc2/netbox.yml --graph
+"""
+
+from typing import Any
+
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin
+
+try:
+    from pyctl import inventory as pyctl_inventory
+    from pyctl.errors import PyctlError
+    from pyctl.netbox import NetBox, settings_from_env
+except ImportError as exc:  # pragma: no cover - import guard for controllers without pyctl
+    PYCTL_IMPORT_ERROR: ImportError | None = exc
+else:
+    PYCTL_IMPORT_ERROR = None
+
+
+class InventoryModule(BaseInventoryPlugin):
+    NAME = "pyctl_netbox"
+
+    def verify_file(self, path: str) -> bool:
+        return super().verify_file(path) and path.endswith(("netbox.yml", "netbox.yaml"))
+
+    def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
+        super().parse(inventory, loader, path, cache)
+        if PYCTL_IMPORT_ERROR is not None:
+            raise AnsibleParserError(f"pyctl_netbox needs pyctl importable: {PYCTL_IMPORT_ERROR}")
+        self._read_config_data(path)
+        site = self.get_option("site")
+        try:
+            settings = settings_from_env(url=self.get_option("netbox_url"), token_file=self.get_option("token_file"))
+            inv = pyctl_inventory.build(NetBox(settings).site_records(site))
+        except PyctlError as exc:
+            detail = "".join(f"\n  - {p}" for p in exc.problems)
+            raise AnsibleParserError(f"pyctl_netbox: {exc.message}{detail}") from exc
+        listing = pyctl_inventory.ansible_inventory(inv)
+        hostvars = listing.pop("_meta")["hostvars"]
+        listing.pop("all", None)
+        for group, body in listing.items():
+            self.inventory.add_group(group)
+            for host in body.get("hosts", []):
+                self.inventory.add_host(host, group=group)
+        for host, variables in hostvars.items():
+            for key, value in variables.items():
+                self.inventory.set_variable(host, key, value)

@@ -1,0 +1,5 @@
+import sys
+
+from pyctl.cli import main
+
+sys.exit(main())
