@@ -22,6 +22,7 @@ examples:
   pyctl inventory dc2                 hosts of dc2 by cluster, as a table
   pyctl inventory dc2 --json          the same as one JSON document
   pyctl inventory dc2 --ansible       as `ansible-inventory --list` prints it
+  pyctl plan dc2                      MTU, CIDRs, etcd and control-plane settings, with reasons
   pyctl dev netbox up                 start the local NetBox test bed (PostgreSQL, Redis, gunicorn)
   pyctl dev netbox seed               load the demo data centers dc1-dc3 and the lab site
 
@@ -57,6 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true", help="print the inventory model as one JSON document")
     fmt.add_argument("--ansible", action="store_true", help="print it as `ansible-inventory --list` would")
     _add_netbox_flags(p_inv)
+
+    p_plan = sub.add_parser(
+        "plan", help="compute MTU, CIDRs/IPAM, etcd and control-plane settings for a data center",
+        description="Apply the network, etcd and control-plane rules (RULES.md) to a data center read from "
+        "NetBox and the site policy in inventories/<dc>/group_vars/all/pyctl.yml (key pyctl_plan). "
+        "Prints every derived value with its reason and source, writes inventory.json, plan.json and "
+        "group_vars/<cluster>.yml (what the roles read) into runs/<dc>/<time>-plan/, and exits 3 listing "
+        "every rule broken.", formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  pyctl plan dc2\n  pyctl plan dc2 --json | jq .clusters[0].sections.mtu\n"
+        "  pyctl plan dc2 --settings my-policy.yml --rtt dc2-etcd-01,dc2-etcd-02=0.4")
+    p_plan.add_argument("dc", help="data center: the NetBox site slug, e.g. dc2")
+    p_plan.add_argument("--json", action="store_true", help="print the plan as one JSON document")
+    p_plan.add_argument("--settings", metavar="FILE",
+                        help="site policy YAML (default: inventories/<dc>/group_vars/all/pyctl.yml if present)")
+    p_plan.add_argument("--rtt", action="append", default=[], metavar="A,B=MS",
+                        help="measured round-trip time between two etcd members in ms (repeatable)")
+    _add_netbox_flags(p_plan)
 
     p_dev = sub.add_parser("dev", help="local test beds: NetBox (and the lab hosts)",
                            description="Start, stop and seed the local test beds that tests and the demo use.")
@@ -114,6 +132,83 @@ def render_inventory(inventory: inv_mod.Inventory) -> str:
     return "\n".join(lines)
 
 
+# --- plan -------------------------------------------------------------------------------------
+
+def _parse_rtts(values: list[str]) -> dict[tuple[str, str], float]:
+    rtts: dict[tuple[str, str], float] = {}
+    for value in values:
+        pair, sep, ms = value.partition("=")
+        hosts = pair.split(",")
+        try:
+            if not sep or len(hosts) != 2 or not all(hosts):
+                raise ValueError
+            rtt = float(ms)
+        except ValueError:
+            raise ConfigError(f"--rtt takes HOST_A,HOST_B=MILLISECONDS, got {value!r}") from None
+        if rtt <= 0:
+            raise ConfigError(f"--rtt must be a positive number of milliseconds, got {value!r}")
+        rtts[(hosts[0], hosts[1])] = rtt
+    return rtts
+
+
+def _plan_settings(args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    import yaml
+
+    from pyctl.plan import load_settings
+    from pyctl.rundir import REPO
+
+    path = Path(args.settings) if args.settings else REPO / "inventories" / args.dc / "group_vars" / "all" / "pyctl.yml"
+    if not path.exists():
+        if args.settings:
+            raise ConfigError(f"settings file not found: {path}")
+        return load_settings({})
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return load_settings(doc)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from pyctl.netbox import NetBox, settings_from_env
+    from pyctl.plan import compute_plan, group_vars, render_text
+    from pyctl.rundir import new_run_dir, write_json, write_yaml
+
+    settings = _plan_settings(args)
+    rtts = _parse_rtts(args.rtt)
+    records = NetBox(settings_from_env(url=args.netbox_url, token_file=args.token_file)).site_records(args.dc)
+    inventory = inv_mod.build(records, mtu_mismatch="finding")
+    plan = compute_plan(inventory, settings, rtts or None)
+    # A pod-traffic NIC whose MTU differs from its peers breaks the inventory rule; the plan still
+    # computes (from the smallest MTU) so that every other broken rule is named in the same run.
+    violations = [*inventory.findings, *plan.violations]
+    run_dir = new_run_dir(args.dc, "plan")
+    write_json(run_dir / "inventory.json", inventory.to_dict())
+    doc = {**plan.to_dict(), "violations": violations, "ok": not violations, "run_dir": str(run_dir)}
+    write_json(run_dir / "plan.json", doc)
+    for group, variables in group_vars(plan).items():
+        write_yaml(run_dir / "group_vars" / f"{group}.yml", variables)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        text = render_text(plan)
+        if inventory.findings:
+            text += "\n\nInventory rules broken (pyctl plan exits 3):\n" + "\n".join(
+                f"  - {f}" for f in inventory.findings)
+        print(text)
+    _eprint(f"plan written to {run_dir}")
+    if violations:
+        _eprint(f"pyctl: error: the plan for {args.dc} breaks {len(violations)} rule(s)")
+        for v in violations:
+            _eprint(f"  - {v}")
+        return ExitCode.BAD_CONFIG
+    return ExitCode.OK
+
+
 # --- dev --------------------------------------------------------------------------------------
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -153,7 +248,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"inventory": cmd_inventory, "dev": cmd_dev}
+    handlers = {"inventory": cmd_inventory, "plan": cmd_plan, "dev": cmd_dev}
     try:
         return int(handlers[args.command](args))
     except PyctlError as exc:

@@ -127,6 +127,7 @@ class Inventory:
     clusters: tuple[Cluster, ...]
     # Every prefix NetBox holds, of all sites: overlap rules span a whole VRF (routing domain).
     prefixes: tuple[Prefix, ...] = field(default=())
+    findings: tuple[str, ...] = field(default=())  # see build(mtu_mismatch="finding")
 
     def site_prefixes(self) -> tuple[Prefix, ...]:
         return tuple(p for p in self.prefixes if p.site == self.site)
@@ -194,9 +195,15 @@ def _gpu(rec: DeviceRecord, where: str, problems: list[str]) -> Gpu | None:
     return Gpu(model=model, count=count, nvswitch=nvswitch, mig_layout=layout)
 
 
-def build(records: SiteRecords) -> Inventory:
-    """The validated inventory of ``records.site``; raises InventoryError naming every problem."""
+def build(records: SiteRecords, *, mtu_mismatch: str = "problem") -> Inventory:
+    """The validated inventory of ``records.site``; raises InventoryError naming every problem.
+
+    ``mtu_mismatch="finding"`` keeps hosts whose pod-traffic NIC MTU differs from their cluster
+    peers and records the mismatch in ``Inventory.findings`` instead: the plan must see every
+    node to compute the cluster's underlay MTU and to name the odd ones out next to its own rules.
+    """
     problems: list[str] = []
+    findings: list[str] = []
     missing_cf = [n for n in DEVICE_CUSTOM_FIELDS if n not in records.device_custom_fields]
     if missing_cf:
         problems.append(f"NetBox has no custom field {', '.join(missing_cf)} on dcim.device "
@@ -252,11 +259,14 @@ def build(records: SiteRecords) -> Inventory:
         members = by_cluster[name]
         clusters.append(Cluster(name=name, kind=_kind(members), hosts=tuple(members)))
         problems.extend(_cluster_problems(name, members))
+        mismatch = _mtu_mismatch(name, members)
+        if mismatch:
+            (findings if mtu_mismatch == "finding" else problems).append(mismatch)
 
     if problems:
         raise InventoryError(f"the inventory of {records.site} has {len(problems)} problem(s)", problems=problems)
     prefixes = tuple(Prefix(p.prefix, p.role, p.vrf, p.cluster, p.status, p.site) for p in records.prefixes)
-    return Inventory(site=records.site, clusters=tuple(clusters), prefixes=prefixes)
+    return Inventory(site=records.site, clusters=tuple(clusters), prefixes=prefixes, findings=tuple(findings))
 
 
 def _kind(members: Iterable[Host]) -> str:
@@ -276,17 +286,19 @@ def _cluster_problems(name: str, members: list[Host]) -> list[str]:
                         "fault tolerance — use 3 or 5")
     elif len(etcd) > ETCD_MAX_MEMBERS:
         problems.append(f"cluster {name}: {len(etcd)} etcd members; at most {ETCD_MAX_MEMBERS}")
+    return problems
+
+
+def _mtu_mismatch(name: str, members: list[Host]) -> str | None:
     mtus: dict[int, list[str]] = defaultdict(list)
     for h in members:
         mtus[h.underlay_mtu].append(h.name)
-    if len(mtus) > 1:
-        # Name the odd ones out against the MTU most hosts have.
-        common = max(mtus, key=lambda m: (len(mtus[m]), m))
-        odd = ", ".join(f"{h.name} ({h.underlay_nic}) has {h.underlay_mtu}" for h in members
-                        if h.underlay_mtu != common)
-        problems.append(f"cluster {name}: pod-traffic NIC MTUs differ: {len(mtus[common])} hosts have MTU {common}, "
-                        f"but {odd}")
-    return problems
+    if len(mtus) < 2:
+        return None
+    # Name the odd ones out against the MTU most hosts have.
+    common = max(mtus, key=lambda m: (len(mtus[m]), m))
+    odd = ", ".join(f"{h.name} ({h.underlay_nic}) has {h.underlay_mtu}" for h in members if h.underlay_mtu != common)
+    return f"cluster {name}: pod-traffic NIC MTUs differ: {len(mtus[common])} hosts have MTU {common}, but {odd}"
 
 
 def ansible_inventory(inv: Inventory) -> dict[str, Any]:

@@ -134,13 +134,13 @@ def _spec(sites: list[_Site]) -> dict[str, Any]:
 def demo() -> dict[str, Any]:
     """dc1–dc3 as the demo shows them, and an empty ``lab`` site the lab hosts register into."""
     dc1 = _Site("dc1", "10.10.0.0/16", racks=4)
-    _mgmt(dc1, "10.10.0.0/24", etcd=3, control_planes=2, mgmt=1, mtu=9000)
+    _mgmt(dc1, "10.10.0.0/24", etcd=3, control_planes=3, mgmt=1, mtu=9000)
     _workers(dc1, "dc1-inference", "10.10.4.0/22", 8, "H100-80GB", mtu=9000)
     dc1.prefix("10.10.64.0/18", "pod-network", "dc1-inference")
     dc1.prefix("10.10.32.0/20", "service-network", "dc1-inference")
 
     dc2 = _Site("dc2", "10.20.0.0/16", racks=6)
-    _mgmt(dc2, "10.20.0.0/24", etcd=3, control_planes=2, mgmt=1, mtu=9000)
+    _mgmt(dc2, "10.20.0.0/24", etcd=3, control_planes=3, mgmt=1, mtu=9000)
     _workers(dc2, "dc2-inference-a", "10.20.4.0/22", 8, "H200-141GB", mtu=9000)
     _workers(dc2, "dc2-inference-b", "10.20.8.0/22", 6, "A100-40GB", mtu=9000, mig_layout={"3g.20gb": 2})
     dc2.prefix("10.20.64.0/18", "pod-network", "dc2-inference-a")
@@ -151,7 +151,7 @@ def demo() -> dict[str, Any]:
     # dc3: an older fabric at MTU 1500, MIG-partitioned H100s for small models; no pod/service
     # prefixes recorded yet, so the plan proposes them from the DC's supernet.
     dc3 = _Site("dc3", "10.30.0.0/16", racks=3)
-    _mgmt(dc3, "10.30.0.0/24", etcd=3, control_planes=2, mgmt=0, mtu=1500)
+    _mgmt(dc3, "10.30.0.0/24", etcd=3, control_planes=3, mgmt=0, mtu=1500)
     _workers(dc3, "dc3-inference", "10.30.4.0/22", 6, "H100-80GB", mtu=1500, mig_layout={"1g.10gb": 7})
 
     lab = _Site("lab", "172.31.213.0/24", racks=1)

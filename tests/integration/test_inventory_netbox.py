@@ -17,10 +17,10 @@ pytestmark = pytest.mark.netbox
 
 def test_inventory_of_the_demo_data_centers(netbox_bed: NetBoxBed) -> None:
     expected = {  # cluster -> (kind, hosts, underlay MTUs)
-        "dc1": {"dc1-inference": ("workload", 8, {9000}), "dc1-mgmt": ("management", 6, {9000})},
+        "dc1": {"dc1-inference": ("workload", 8, {9000}), "dc1-mgmt": ("management", 7, {9000})},
         "dc2": {"dc2-inference-a": ("workload", 8, {9000}), "dc2-inference-b": ("workload", 6, {9000}),
-                "dc2-mgmt": ("management", 6, {9000})},
-        "dc3": {"dc3-inference": ("workload", 6, {1500}), "dc3-mgmt": ("management", 5, {1500})},
+                "dc2-mgmt": ("management", 7, {9000})},
+        "dc3": {"dc3-inference": ("workload", 6, {1500}), "dc3-mgmt": ("management", 6, {1500})},
     }
     for dc, clusters in expected.items():
         result = run_pyctl("inventory", dc, "--json", env=netbox_bed.env())
@@ -48,9 +48,9 @@ def test_table_is_the_default_output(netbox_bed: NetBoxBed) -> None:
     assert lines[0] == "data center dc3"
     assert "cluster dc3-inference (workload, 6 hosts)" in lines
     row = next(line for line in lines if line.strip().startswith("dc3-inference-gpu-01"))
-    assert row.split()[1:6] == ["gpu-worker", "10.30.4.11", "dc3-r03", "ens1f0", "1500"]
+    assert row.split()[1:6] == ["gpu-worker", "10.30.4.11", "dc3-r01", "ens1f0", "1500"]
     assert "1g.10gb×7" in row
-    assert result.stderr.strip() == "11 hosts in 2 clusters, read in " + result.stderr.split(" read in ")[1].strip()
+    assert result.stderr.strip() == "12 hosts in 2 clusters, read in " + result.stderr.split(" read in ")[1].strip()
 
 
 def test_missing_site_is_named_with_the_sites_that_exist(netbox_bed: NetBoxBed) -> None:
