@@ -191,7 +191,8 @@ def _gpu(rec: DeviceRecord, where: str, problems: list[str]) -> Gpu | None:
         problems.append(f"{where}: nvswitch is set but {model} boards have no NVSwitch")
     if len(problems) > before:
         return None
-    assert isinstance(model, str) and isinstance(count, int)
+    assert isinstance(model, str)
+    assert isinstance(count, int)
     return Gpu(model=model, count=count, nvswitch=nvswitch, mig_layout=layout)
 
 
@@ -244,7 +245,9 @@ def build(records: SiteRecords, *, mtu_mismatch: str = "problem") -> Inventory:
         gpu = _gpu(rec, where, problems) if rec.role == ROLE_GPU_WORKER else None
         if len(problems) > before:
             continue
-        assert nic is not None and nic.mtu is not None and isinstance(cluster, str)
+        assert nic is not None
+        assert nic.mtu is not None
+        assert isinstance(cluster, str)
         hosts.append(Host(
             name=rec.name, site=records.site, rack=rec.rack, role=rec.role, cluster=cluster, address=address,
             address_cidr=address_cidr, underlay_nic=nic.name, underlay_mtu=nic.mtu, platform=rec.platform,

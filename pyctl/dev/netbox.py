@@ -26,8 +26,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 NETBOX_VERSION = "4.7.3"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -98,7 +100,8 @@ def _run(cmd: list[str], *, env: dict[str, str] | None = None, as_postgres: bool
         cmd = ["runuser", "-u", "postgres", "--", *cmd]
     proc = subprocess.run(cmd, env=env, text=True, capture_output=capture, check=False)
     if check and proc.returncode != 0:
-        raise DevError(f"{' '.join(cmd)} exited {proc.returncode}: {(proc.stderr or proc.stdout or '').strip()[-2000:]}")
+        output = (proc.stderr or proc.stdout or "").strip()[-2000:]
+        raise DevError(f"{' '.join(cmd)} exited {proc.returncode}: {output}")
     return proc
 
 
@@ -298,7 +301,7 @@ def ensure_schema(bed: Bed) -> None:
 
 def _http_up(bed: Bed) -> bool:
     try:
-        with urllib.request.urlopen(f"{bed.url}/api/status/", timeout=2):
+        with urllib.request.urlopen(f"{bed.url}/api/status/", timeout=2):  # noqa: S310 - our http:// URL
             return True
     except urllib.error.HTTPError as exc:
         return exc.code == 403  # NetBox answers 403 to an anonymous status probe: it is up
@@ -343,7 +346,7 @@ def _stop_pid(bed: Bed, name: str, sig: signal.Signals) -> None:
 
 # --- loader (runs inside NetBox's own venv, against its ORM) -----------------------------------
 
-def load(bed: Bed, spec: dict[str, object]) -> dict[str, object]:
+def load(bed: Bed, spec: Mapping[str, Any]) -> dict[str, Any]:
     """Hand a data-set spec to the loader running in NetBox's venv; returns what it reports."""
     proc = subprocess.run(
         # -P: the loader's folder holds our netbox.py, which must not shadow NetBox's package.
@@ -352,7 +355,7 @@ def load(bed: Bed, spec: dict[str, object]) -> dict[str, object]:
     )
     if proc.returncode != 0:
         raise DevError(f"loading the data set failed: {proc.stderr.strip()[-3000:]}")
-    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -365,7 +368,7 @@ def ensure_token(bed: Bed) -> str:
     return token
 
 
-def seed(bed: Bed, spec: dict[str, object], cache_key: str | None = None) -> Path | None:
+def seed(bed: Bed, spec: Mapping[str, Any], cache_key: str | None = None) -> Path | None:
     """Reset the database to the migrated schema plus ``spec`` and an admin token.
 
     With ``cache_key`` the result is cached as a dump (with the token, which stays valid across
@@ -400,7 +403,7 @@ def _write_token(bed: Bed, token: str) -> None:
     _write_secret(bed.token_file, token)
 
 
-def spec_key(spec: dict[str, object]) -> str:
+def spec_key(spec: Mapping[str, Any]) -> str:
     """A cache key for a data set: its spec plus the loader that writes it."""
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode())
     digest.update(LOADER.read_bytes())

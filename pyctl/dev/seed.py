@@ -75,7 +75,7 @@ class _Site:
         self._next_rack += 1
         return rack
 
-    def add(self, name: str, role: str, dtype: str, cluster: str, address: str, mtu: int,
+    def add(self, name: str, role: str, dtype: str, cluster: str, *, address: str, mtu: int,
             gpu: dict[str, Any] | None = None) -> None:
         cf: dict[str, Any] = {"cluster": cluster}
         if gpu:
@@ -88,7 +88,7 @@ class _Site:
         self.prefixes.append({"prefix": prefix, "site": self.slug, "role": role, "cluster": cluster})
 
 
-def _mgmt(site: _Site, net: str, etcd: int, control_planes: int, mgmt: int, mtu: int) -> None:
+def _mgmt(site: _Site, net: str, *, etcd: int, control_planes: int, mgmt: int, mtu: int) -> None:
     cluster = f"{site.slug}-mgmt"
     hosts = ipaddress.ip_network(net).hosts()
     for _ in range(10):
@@ -97,11 +97,11 @@ def _mgmt(site: _Site, net: str, etcd: int, control_planes: int, mgmt: int, mtu:
     for role, count in (("etcd", etcd), ("control-plane", control_planes), ("mgmt", mgmt)):
         for i in range(1, count + 1):
             site.add(f"{site.slug}-{role.replace('control-plane', 'cp')}-{i:02d}", role, "r660", cluster,
-                     f"{next(hosts)}/{prefixlen}", mtu)
+                     address=f"{next(hosts)}/{prefixlen}", mtu=mtu)
     site.prefix(net, "node-network", cluster)
 
 
-def _workers(site: _Site, cluster: str, net: str, count: int, gpu_model: str, mtu: int,
+def _workers(site: _Site, cluster: str, net: str, count: int, gpu_model: str, *, mtu: int,
              mig_layout: dict[str, int] | None = None, name_prefix: str | None = None) -> None:
     dtype, gpus, nvswitch = GPU_TYPES[gpu_model]
     network = ipaddress.ip_network(net)
@@ -111,8 +111,9 @@ def _workers(site: _Site, cluster: str, net: str, count: int, gpu_model: str, mt
     stem = name_prefix or f"{cluster}-gpu"
     width = max(2, len(str(count)))
     for i in range(1, count + 1):
-        site.add(f"{stem}-{i:0{width}d}", "gpu-worker", dtype, cluster, f"{next(hosts)}/{network.prefixlen}", mtu,
-                 {"gpu_model": gpu_model, "gpu_count": gpus, "nvswitch": nvswitch, "mig_layout": mig_layout})
+        site.add(f"{stem}-{i:0{width}d}", "gpu-worker", dtype, cluster, address=f"{next(hosts)}/{network.prefixlen}",
+                 mtu=mtu,
+                 gpu={"gpu_model": gpu_model, "gpu_count": gpus, "nvswitch": nvswitch, "mig_layout": mig_layout})
     site.prefix(net, "node-network", cluster)
 
 

@@ -26,7 +26,8 @@ def test_inventory_of_the_demo_data_centers(netbox_bed: NetBoxBed) -> None:
         result = run_pyctl("inventory", dc, "--json", env=netbox_bed.env())
         assert result.code == 0, result.stderr
         doc = result.json()
-        got = {c["name"]: (c["kind"], len(c["hosts"]), {h["underlay_mtu"] for h in c["hosts"]}) for c in doc["clusters"]}
+        got = {c["name"]: (c["kind"], len(c["hosts"]), {h["underlay_mtu"] for h in c["hosts"]})
+               for c in doc["clusters"]}
         assert got == clusters
 
 

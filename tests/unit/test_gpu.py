@@ -25,7 +25,8 @@ def test_documented_layouts_fit(model: str, layout: dict[str, int]) -> None:
 
 
 def test_eight_1g_instances_exceed_the_per_profile_maximum() -> None:
-    assert mig_layout_problems("H100-80GB", {"1g.10gb": 8}) == ["H100-80GB holds at most 7 × 1g.10gb, layout asks for 8"]
+    assert mig_layout_problems("H100-80GB", {"1g.10gb": 8}) == [
+        "H100-80GB holds at most 7 × 1g.10gb, layout asks for 8"]
 
 
 def test_h200_profiles_are_not_h100_profiles() -> None:

@@ -61,7 +61,8 @@ def test_valid_site_builds_clusters_with_kinds_and_host_fields() -> None:
     w1 = inv.cluster("c1").hosts[0]
     assert (w1.name, w1.address, w1.address_cidr, w1.underlay_nic, w1.underlay_mtu) == (
         "w1", "10.0.1.11", "10.0.1.11/24", "ens1f0", 9000)
-    assert w1.gpu is not None and (w1.gpu.model, w1.gpu.count, w1.gpu.nvswitch) == ("H100-80GB", 8, True)
+    assert w1.gpu is not None
+    assert (w1.gpu.model, w1.gpu.count, w1.gpu.nvswitch) == ("H100-80GB", 8, True)
     assert inv.cluster("mgmt").hosts[0].gpu is None
     assert [h.name for h in inv.cluster("mgmt").members("etcd")] == ["e1", "e2", "e3"]
 
@@ -97,7 +98,8 @@ def test_mig_profile_the_model_lacks_is_refused() -> None:
 def test_mig_layout_as_json_string_is_accepted() -> None:
     inv = build(site(device("w1", mig_layout='{"1g.10gb": 7}')))
     gpu = inv.hosts[0].gpu
-    assert gpu is not None and gpu.mig_layout == {"1g.10gb": 7}
+    assert gpu is not None
+    assert gpu.mig_layout == {"1g.10gb": 7}
 
 
 def test_mig_layout_that_is_not_json_is_named() -> None:

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Everything `make demo` and `make test` need on a fresh Debian bookworm machine, idempotently:
+# Debian packages (PostgreSQL 15 and Redis for the NetBox test bed; the lab's podman via
+# setup-host.sh), and the project's Python 3.12 venv, rebuilt only when pyproject.toml changes.
+# NetBox's own venv is made by `pyctl dev netbox up` (kept apart: NetBox pins its own Django stack).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_lab=0
+[[ ${1:-} == --lab ]] && want_lab=1
+
+packages=(postgresql-15 postgresql-client-15 redis-server libpq-dev gcc make git curl)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    [[ $(id -u) -eq 0 ]] || { echo "bootstrap: need root to install ${missing[*]}" >&2; exit 1; }
+    echo "bootstrap: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    # The package's own cluster is not used (the test bed makes a throw-away one): no autostart.
+    mkdir -p /etc/postgresql-common
+    grep -qs '^create_main_cluster = false' /etc/postgresql-common/createcluster.conf ||
+        echo 'create_main_cluster = false' >>/etc/postgresql-common/createcluster.conf
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if ((want_lab)); then
+    bash scripts/setup-host.sh
+fi
+
+# Python >= 3.12 (ansible-core >= 2.20 and NetBox 4.7 need it): PATH first, then pyenv's builds.
+python=$(command -v python3.12 2>/dev/null || true)
+if [[ -z $python ]] || ! "$python" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then
+    python=$(ls -1d /root/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -V | tail -1 || true)
+fi
+[[ -n $python ]] || { echo "bootstrap: Python >= 3.12 not found (python3.12 on PATH or in ~/.pyenv)" >&2; exit 1; }
+
+stamp=.venv/.pyctl-installed
+key=$( (cat pyproject.toml; "$python" --version) | sha256sum | cut -c1-16)
+if [[ ! -f $stamp || $(cat "$stamp") != "$key" ]]; then
+    echo "bootstrap: creating .venv with $("$python" --version)" >&2
+    rm -rf .venv
+    "$python" -m venv .venv
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -e '.[dev]'
+    echo "$key" >"$stamp"
+fi

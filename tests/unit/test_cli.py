@@ -1,0 +1,62 @@
+"""The command line: help that teaches, exit codes, and errors before any NetBox call."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pyctl.cli import build_parser, main
+
+
+def test_help_lists_the_commands_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for text in ("inventory", "plan", "dev", "pyctl inventory dc2 --json", "NETBOX_URL",
+                 "3 bad configuration or\ninventory data"):
+        assert text in out
+
+
+def test_inventory_and_ansible_output_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["inventory", "dc2", "--json", "--ansible"])
+    assert exc.value.code == 2
+    assert "not allowed with argument --json" in capsys.readouterr().err
+
+
+def test_missing_netbox_url_is_exit_3_with_a_json_error(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("NETBOX_URL", raising=False)
+    assert main(["inventory", "dc2", "--json"]) == 3
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"ok": False, "error": "no NetBox URL: set NETBOX_URL or pass --netbox-url",
+                                        "problems": [], "exit_code": 3}
+    assert captured.err == "pyctl: error: no NetBox URL: set NETBOX_URL or pass --netbox-url\n"
+
+
+@pytest.mark.parametrize(("rtt", "message"), [
+    ("a,b", "--rtt takes HOST_A,HOST_B=MILLISECONDS, got 'a,b'"),
+    ("a=1", "--rtt takes HOST_A,HOST_B=MILLISECONDS, got 'a=1'"),
+    ("a,b=x", "--rtt takes HOST_A,HOST_B=MILLISECONDS, got 'a,b=x'"),
+    ("a,b=-1", "--rtt must be a positive number of milliseconds, got 'a,b=-1'"),
+])
+def test_bad_rtt_values_are_refused(rtt: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "dc2", "--rtt", rtt]) == 3
+    assert capsys.readouterr().err == f"pyctl: error: {message}\n"
+
+
+def test_missing_settings_file_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "dc2", "--settings", "/nonexistent/policy.yml"]) == 3
+    assert capsys.readouterr().err == "pyctl: error: settings file not found: /nonexistent/policy.yml\n"
+
+
+def test_unknown_policy_key_is_named_before_netbox_is_read(tmp_path: object,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    policy = Path(str(tmp_path)) / "policy.yml"
+    policy.write_text("pyctl_plan:\n  encapsulation: vxlan\n")
+    assert main(["plan", "dc2", "--settings", str(policy)]) == 3
+    assert "pyctl_plan.encapsulation" in capsys.readouterr().err
