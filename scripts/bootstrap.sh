@@ -32,7 +32,9 @@ fi
 # Python >= 3.12 (ansible-core >= 2.20 and NetBox 4.7 need it): PATH first, then pyenv's builds.
 python=$(command -v python3.12 2>/dev/null || true)
 if [[ -z $python ]] || ! "$python" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then
-    python=$(ls -1d /root/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -V | tail -1 || true)
+    # pyenv's shim answers only when 3.12 is its selected version: take the build itself, 3.12 first.
+    python=$(ls -1d /root/.pyenv/versions/3.12*/bin/python3.12 /root/.pyenv/versions/3.1[3-9]*/bin/python3 \
+        2>/dev/null | head -1 || true)
 fi
 [[ -n $python ]] || { echo "bootstrap: Python >= 3.12 not found (python3.12 on PATH or in ~/.pyenv)" >&2; exit 1; }
 
