@@ -110,13 +110,23 @@ def _pid_alive(pidfile: Path) -> int | None:
         pid = int(pidfile.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+    return pid if process_running(pid) else None
+
+
+def process_running(pid: int) -> bool:
+    """True while ``pid`` runs. A zombie counts as ended: daemons we start are re-parented to an
+    init that may never reap them (as in some sandboxes), yet they have stopped all the same."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return None
+        return False
     except PermissionError:
-        return pid
-    return pid
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def _port_open(port: int) -> bool:
@@ -334,9 +344,7 @@ def _stop_pid(bed: Bed, name: str, sig: signal.Signals) -> None:
     os.kill(pid, sig)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not process_running(pid):
             break
         time.sleep(0.1)
     else:

@@ -19,11 +19,7 @@ def _pids(bed: bed_mod.Bed) -> dict[str, int]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return bed_mod.process_running(pid)
 
 
 def test_up_twice_is_harmless_and_down_stops_only_what_up_started(tmp_path: Path) -> None:
