@@ -76,6 +76,27 @@ def build_parser() -> argparse.ArgumentParser:
                         help="measured round-trip time between two etcd members in ms (repeatable)")
     _add_netbox_flags(p_plan)
 
+    p_run = sub.add_parser(
+        "run", help="run a playbook on a data center's hosts, from the NetBox inventory",
+        description="Read the data center from NetBox (validated: bad data stops here, exit 3), then run "
+        "playbooks/PLAYBOOK.yml on its hosts through ansible-runner, with the site's group_vars. Progress on "
+        "stderr; a per-host report on stdout; artifacts in runs/<dc>/<time>-run-<playbook>/.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  pyctl run lab ping\n  pyctl run lab preflight --limit role_gpu_worker\n"
+        "  pyctl run dc2 calico --check --diff --json\n\nexit codes: 0 all hosts ok, 2 a host failed, "
+        "4 a host unreachable (and none failed), 3 bad inventory or options, 130 interrupted")
+    p_run.add_argument("dc", help="data center: the NetBox site slug, e.g. lab")
+    p_run.add_argument("playbook", help="a playbook in playbooks/ (name without .yml) or a path")
+    p_run.add_argument("--limit", metavar="PATTERN", help="Ansible host pattern, e.g. role_etcd or a host name")
+    p_run.add_argument("--tags", metavar="TAGS", help="comma-separated tags to run")
+    p_run.add_argument("--check", action="store_true", help="check mode: report what would change")
+    p_run.add_argument("--diff", action="store_true", help="show file differences")
+    p_run.add_argument("-e", "--extra-var", action="append", default=[], metavar="KEY=VALUE",
+                       help="extra variable (repeatable); VALUE is parsed as YAML")
+    p_run.add_argument("--forks", type=int, metavar="N", help="parallel hosts (default: all hosts, at most 50)")
+    p_run.add_argument("--json", action="store_true", help="print the per-host report as one JSON document")
+    _add_netbox_flags(p_run)
+
     p_dev = sub.add_parser("dev", help="local test beds: NetBox (and the lab hosts)",
                            description="Start, stop and seed the local test beds that tests and the demo use.")
     dev_sub = p_dev.add_subparsers(dest="dev_command", metavar="BED", required=True)
@@ -88,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_nb.add_argument("--large", type=int, metavar="N",
                       help="with seed: the demo world plus N devices in the site `scale` (cached as a dump)")
     p_nb.add_argument("--json", action="store_true", help="machine-readable output")
+    p_lab = dev_sub.add_parser("lab", help="lab hosts: podman containers booting systemd, reached over SSH",
+                               description="`up N` makes exactly N lab hosts (systemd, sshd, fixed IP and MAC, "
+                               "NET_ADMIN) and registers them in NetBox's `lab` site with their real eth0 MTU, "
+                               "starting the NetBox test bed if needed; `down` removes them; `status` lists them.")
+    p_lab.add_argument("action", choices=["up", "down", "status"])
+    p_lab.add_argument("hosts", nargs="?", type=int, default=5, help="with up: how many hosts (default 5)")
+    p_lab.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -209,6 +237,118 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+# --- run --------------------------------------------------------------------------------------
+
+def _extra_vars(values: list[str]) -> dict[str, Any]:
+    import yaml
+
+    extra: dict[str, Any] = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"-e takes KEY=VALUE with KEY a variable name, got {value!r}")
+        try:
+            extra[key] = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"-e {key}: value is not valid YAML: {exc}") from exc
+    return extra
+
+
+def _progress_printer(started: float) -> Any:
+    from pyctl.runner import Progress
+
+    done: dict[str, int] = {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0}
+
+    def show(p: Progress) -> None:
+        elapsed = time.monotonic() - started
+        if p.kind == "task":
+            _eprint(f"[{elapsed:6.1f}s] task: {p.task}")
+        elif p.kind in ("failed", "unreachable"):
+            done[p.kind] += 1
+            _eprint(f"[{elapsed:6.1f}s]   {p.kind.upper()}: {p.host}: {p.message or ''}".rstrip())
+        elif p.kind in done:
+            done[p.kind] += 1
+
+    return show
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import shutil
+
+    from pyctl.rundir import REPO
+    from pyctl.runner import run_playbook
+
+    extra = _extra_vars(args.extra_var)
+    if args.forks is not None and args.forks < 1:
+        raise ConfigError(f"--forks must be at least 1, got {args.forks}")
+    inventory = load_inventory(args)
+    listing = inv_mod.ansible_inventory(inventory)
+    hosts = len(listing["_meta"]["hostvars"])
+    # The site's group_vars (policy, connection settings) travel with the inventory the run records.
+    inv_dir = _inventory_dir(listing, REPO / "inventories" / args.dc / "group_vars", shutil)
+    started = time.monotonic()
+    _eprint(f"running {args.playbook} on {hosts} hosts of {args.dc}{' (check mode)' if args.check else ''}")
+    result = run_playbook(
+        args.playbook if args.playbook.endswith((".yml", ".yaml")) else f"{args.playbook}.yml",
+        inventory=inv_dir, dc=args.dc, verb=f"run-{_slug(args.playbook)}", limit=args.limit, tags=args.tags,
+        check=args.check, diff=args.diff, extravars=extra or None, forks=args.forks or min(max(hosts, 1), 50),
+        on_event=_progress_printer(started))
+    shutil.rmtree(inv_dir.parent, ignore_errors=True)
+    report = {"dc": args.dc, "playbook": args.playbook, "run_dir": str(result.run_dir), "status": result.status,
+              "exit_code": int(result.exit_code()), "seconds": round(time.monotonic() - started, 1),
+              "hosts": {h: r.as_dict() for h, r in sorted(result.hosts.items())}}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(render_run(report))
+    if result.output_tail and not result.hosts:
+        _eprint(result.output_tail)
+    _eprint(f"{len(result.hosts)} hosts in {report['seconds']} s; artifacts in {result.run_dir}")
+    return int(result.exit_code())
+
+
+def _slug(playbook: str) -> str:
+    from pathlib import Path
+
+    return Path(playbook).name.removesuffix(".yml").removesuffix(".yaml")
+
+
+def _inventory_dir(listing: dict[str, Any], group_vars: Any, shutil: Any) -> Any:
+    import tempfile
+    from pathlib import Path
+
+    tmp = Path(tempfile.mkdtemp(prefix="pyctl-inv-"))
+    inv_dir = tmp / "inventory"
+    inv_dir.mkdir()
+    (inv_dir / "hosts.json").write_text(json.dumps(_script_to_yaml_inventory(listing), indent=2))
+    if group_vars.is_dir():
+        shutil.copytree(group_vars, inv_dir / "group_vars")
+    return inv_dir
+
+
+def _script_to_yaml_inventory(listing: dict[str, Any]) -> dict[str, Any]:
+    """``ansible-inventory --list`` shape to the YAML/JSON inventory file shape Ansible loads from a dir."""
+    hostvars = listing["_meta"]["hostvars"]
+    children: dict[str, Any] = {}
+    for group, body in listing.items():
+        if group in ("_meta", "all"):
+            continue
+        children[group] = {"hosts": {h: None for h in body.get("hosts", [])}}
+    return {"all": {"hosts": hostvars, "children": children}}
+
+
+def render_run(report: dict[str, Any]) -> str:
+    lines = [f"{report['playbook']} on {report['dc']}: {report['status']}"]
+    width = max((len(h) for h in report["hosts"]), default=4)
+    lines.append(f"  {'host'.ljust(width)}  status       ok  changed  failed  unreachable")
+    for host, r in report["hosts"].items():
+        lines.append(f"  {host.ljust(width)}  {r['status']:<11} {r['ok']:>3}  {r['changed']:>7}  {r['failed']:>6}  "
+                     f"{r['unreachable']:>11}")
+        for failure in r.get("failures", []):
+            lines.append(f"  {''.ljust(width)}    {failure['task']}: {failure['message']}")
+    return "\n".join(lines)
+
+
 # --- dev --------------------------------------------------------------------------------------
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -216,6 +356,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from pyctl.dev import seed
 
     bed = bed_mod.Bed.from_env()
+    if args.dev_command == "lab":
+        return cmd_dev_lab(args, bed)
     result: dict[str, Any]
     try:
         if args.action == "up":
@@ -245,10 +387,45 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_dev_lab(args: argparse.Namespace, bed: Any) -> int:
+    from dataclasses import asdict
+
+    from pyctl.dev import lab, seed
+    from pyctl.dev import netbox as bed_mod
+
+    started = time.monotonic()
+    if args.action == "up":
+        hosts = lab.up(args.hosts)
+        records = [(h.name, f"{h.ip}/{lab.SUBNET.prefixlen}", lab.nic_mtu(h.name)) for h in hosts]
+        try:
+            bed_mod.up(bed)
+            bed_mod.load(bed, {"dataset": seed.lab(records)})
+        except bed_mod.DevError as exc:
+            raise ConfigError(f"lab hosts are up, but registering them in NetBox failed: {exc}") from exc
+        registered = [{**asdict(h), "mtu": mtu} for h, (_, _, mtu) in zip(hosts, records, strict=True)]
+        result: dict[str, Any] = {"hosts": registered, "netbox_site": "lab",
+                                  "seconds": round(time.monotonic() - started, 1)}
+    elif args.action == "down":
+        result = {"removed": lab.down()}
+    else:
+        result = {"hosts": [asdict(h) for h in lab.status()]}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif "hosts" in result:
+        for h in result["hosts"]:
+            mtu = f"  mtu {h['mtu']}" if "mtu" in h else ""
+            print(f"{h['name']:<14} {h['ip']:<15} {h['mac']}  {h['state']}{mtu}")
+        if args.action == "up":
+            _eprint(f"{len(result['hosts'])} lab hosts up and registered in NetBox site lab in {result['seconds']} s")
+    else:
+        _eprint(f"removed {len(result['removed'])} lab host(s)")
+    return ExitCode.OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"inventory": cmd_inventory, "plan": cmd_plan, "dev": cmd_dev}
+    handlers = {"inventory": cmd_inventory, "plan": cmd_plan, "run": cmd_run, "dev": cmd_dev}
     try:
         return int(handlers[args.command](args))
     except PyctlError as exc:

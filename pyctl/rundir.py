@@ -18,7 +18,8 @@ import yaml
 from pyctl.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# NetBox slugs and verbs: lower case, no path separators, short enough for a file name.
+_SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
 def runs_root() -> Path:

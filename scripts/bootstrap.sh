@@ -30,7 +30,9 @@ if ((want_lab)); then
 fi
 
 # Python >= 3.12 (ansible-core >= 2.20 and NetBox 4.7 need it): PATH first, then pyenv's builds.
-python=$(command -v python3.12 2>/dev/null || true)
+# Never the project's own venv (make puts it first on PATH): that one is what gets rebuilt here.
+search_path=$(tr ':' '\n' <<<"$PATH" | grep -vxF "$PWD/.venv/bin" | paste -sd: -)
+python=$(PATH=$search_path command -v python3.12 2>/dev/null || true)
 if [[ -z $python ]] || ! "$python" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then
     # pyenv's shim answers only when 3.12 is its selected version: take the build itself, 3.12 first.
     python=$(ls -1d /root/.pyenv/versions/3.12*/bin/python3.12 /root/.pyenv/versions/3.1[3-9]*/bin/python3 \

@@ -70,6 +70,12 @@ def load_dataset(ds):
         dtypes[dt["slug"]] = obj
     templates = {slug: list(dt.interfacetemplates.all()) for slug, dt in dtypes.items()}
 
+    for slug in ds.get("replace_sites", []):
+        # Re-registering a site (the lab) replaces its devices, their addresses and components.
+        doomed = Device.objects.filter(site__slug=slug)
+        IPAddress.objects.filter(interface__device__in=doomed).delete()
+        doomed.delete()
+
     sites, racks = {}, {}
     for s in ds.get("sites", []):
         site, _ = Site.objects.get_or_create(slug=s["slug"], defaults={"name": s["slug"], "status": "active"})

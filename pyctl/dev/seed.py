@@ -40,6 +40,10 @@ DEVICE_TYPES = [
      "interfaces": _SERVER_NICS},
     {"manufacturer": "Dell", "model": "PowerEdge R660", "slug": "r660", "u_height": 1, "interfaces": _SERVER_NICS},
 ]
+# Lab hosts are podman containers: one NIC, eth0, on the lab's podman network.
+LAB_NIC = "eth0"
+LAB_DEVICE_TYPE = {"manufacturer": "Podman", "model": "Lab host (systemd container)", "slug": "lab-host",
+                   "u_height": 1, "interfaces": [{"name": LAB_NIC, "type": "virtual"}]}
 GPU_TYPES = {
     "H100-80GB": ("hgx-h100-8gpu", 8, True),
     "H200-141GB": ("hgx-h200-8gpu", 8, True),
@@ -155,8 +159,42 @@ def demo() -> dict[str, Any]:
     _mgmt(dc3, "10.30.0.0/24", etcd=3, control_planes=3, mgmt=0, mtu=1500)
     _workers(dc3, "dc3-inference", "10.30.4.0/22", 6, "H100-80GB", mtu=1500, mig_layout={"1g.10gb": 7})
 
-    lab = _Site("lab", "172.31.213.0/24", racks=1)
-    return _spec([dc1, dc2, dc3, lab])
+    lab_site = _Site("lab", LAB_SUPERNET, racks=1)
+    lab_site.prefix(LAB_SUPERNET, "node-network", None)
+    lab_site.prefix("10.213.64.0/18", "pod-network", "lab-gpu")
+    lab_site.prefix("10.213.32.0/20", "service-network", "lab-gpu")
+    spec = _spec([dc1, dc2, dc3, lab_site])
+    spec["device_types"] = [*DEVICE_TYPES, LAB_DEVICE_TYPE]
+    return spec
+
+
+LAB_SUPERNET = "172.31.213.0/24"
+LAB_MGMT_ROLES = ("etcd", "etcd", "etcd", "control-plane")
+
+
+def lab(hosts: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """The lab hosts as NetBox devices of the site ``lab``: ``(name, address/len, eth0 MTU)`` each.
+
+    Five or more hosts: the first three are the etcd members and the fourth the control plane of
+    ``lab-mgmt``; the rest are GPU workers of ``lab-gpu`` (H100 HGX boards, every other one
+    MIG-partitioned). Fewer: all GPU workers. The MTU is the one the host's NIC really has.
+    """
+    site = _Site("lab", LAB_SUPERNET, racks=1)
+    mgmt = LAB_MGMT_ROLES if len(hosts) >= len(LAB_MGMT_ROLES) + 1 else ()
+    for i, (name, address, mtu) in enumerate(hosts):
+        if i < len(mgmt):
+            site.add(name, mgmt[i], "lab-host", "lab-mgmt", address=address, mtu=mtu)
+        else:
+            layout = {"3g.40gb": 2} if i % 2 else None
+            site.add(name, "gpu-worker", "lab-host", "lab-gpu", address=address, mtu=mtu,
+                     gpu={"gpu_model": "H100-80GB", "gpu_count": 8, "nvswitch": True, "mig_layout": layout})
+    for device in site.devices:
+        device["pod_nic"] = LAB_NIC
+    spec = _spec([site])
+    spec["device_types"] = [LAB_DEVICE_TYPE]
+    spec["prefixes"] = []  # the lab's prefixes come with the demo world
+    spec["replace_sites"] = ["lab"]
+    return spec
 
 
 def large(devices: int) -> dict[str, Any]:

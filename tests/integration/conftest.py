@@ -31,7 +31,11 @@ class NetBoxBed:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NETBOX_")}
-        env.update({"NETBOX_URL": self.url, "NETBOX_TOKEN_FILE": str(self.bed.token_file), **extra})
+        env.update({"NETBOX_URL": self.url, "NETBOX_TOKEN_FILE": str(self.bed.token_file),
+                    # `pyctl dev …` commands run by a test reach this bed, not the developer's.
+                    "PYCTL_DEV_STATE": str(self.bed.state), "PYCTL_DEV_PG_PORT": str(self.bed.pg_port),
+                    "PYCTL_DEV_REDIS_PORT": str(self.bed.redis_port),
+                    "PYCTL_DEV_HTTP_PORT": str(self.bed.http_port), **extra})
         return env
 
     def reset(self) -> None:

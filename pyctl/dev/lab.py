@@ -1,0 +1,475 @@
+"""The lab: N podman containers booting systemd, each a host with its own IP, MAC and sshd.
+
+The hosts run the same image Molecule uses (``images/lab-host``), built on this machine without a
+registry: ``debootstrap --variant=minbase`` → ``podman import`` → ``podman build``. The image is tagged
+with a hash of its definition and rebuilt only when that changes.
+
+Trust: the lab key is generated once into ``<repo>/.dev/lab/`` (mode 0600). Host keys are read through
+``podman exec`` (a channel we trust, unlike a network key scan) into ``<repo>/.dev/lab/known_hosts``;
+Ansible and pyctl connect with ``StrictHostKeyChecking=yes`` against that file only.
+
+    python -m pyctl.dev.lab up 5 [--json]     # exactly 5 hosts, started, sshd answering
+    python -m pyctl.dev.lab status [--json]
+    python -m pyctl.dev.lab down [--json]     # removes only what the lab created
+    python -m pyctl.dev.lab image [--json]    # builds the image if needed, prints its tag
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pyctl.errors import ExitCode, PyctlError
+
+REPO = Path(__file__).resolve().parents[2]
+STATE_DIR = REPO / ".dev" / "lab"
+KEY_FILE = STATE_DIR / "id_ed25519"
+KNOWN_HOSTS_FILE = STATE_DIR / "known_hosts"
+INVENTORY_FILE = STATE_DIR / "inventory.json"
+IMAGE_DIR = REPO / "images" / "lab-host"
+CACHE_DIR = Path(os.environ.get("PYCTL_DEV_CACHE", "/var/lib/pyctl-dev/cache"))
+
+HOST_PREFIX = "pyctl-lab-"
+NETWORK = "pyctl-lab"
+LABEL = "io.pyctl.lab"
+IMAGE_REPO = "localhost/pyctl-lab-host"
+BASE_IMAGE_REPO = "localhost/pyctl-lab-base"
+
+# A private range that exists only on this machine, as a podman bridge we create and remove ourselves.
+SUBNET = ipaddress.IPv4Network("172.31.213.0/24")
+GATEWAY = SUBNET[1]
+FIRST_HOST_OCTET = 11
+MAX_HOSTS = 200
+
+SUITE = "bookworm"
+VARIANT = "minbase"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+SSH_WAIT_S = 90.0
+# podman serialises much of its work on a lock; beyond a few workers on 2 cores nothing is gained.
+PODMAN_WORKERS = 4
+
+
+class LabError(PyctlError):
+    """The lab could not be built, started or inspected."""
+
+    exit_code = ExitCode.INTERNAL
+
+
+@dataclass(frozen=True)
+class LabHost:
+    name: str
+    ip: str
+    mac: str
+    state: str = "unknown"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    tag: str
+    definition_hash: str
+    built: bool
+    seconds: float
+
+
+def host_spec(index: int) -> LabHost:
+    """Name, IP and MAC of lab host ``index`` (1-based); fixed, so a re-created host keeps all three."""
+    if not 1 <= index <= MAX_HOSTS:
+        raise LabError(f"lab host index {index} out of range 1..{MAX_HOSTS}")
+    octet = FIRST_HOST_OCTET + index - 1
+    # 02: locally administered, never a vendor's; the last byte equals the IP's last octet.
+    mac = f"02:00:ac:1f:d5:{octet:02x}"
+    return LabHost(name=f"{HOST_PREFIX}{index:02d}", ip=str(SUBNET[octet]), mac=mac)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _run(
+    args: Sequence[str], *, input_text: str | None = None, check: bool = True, timeout: float | None = 600
+) -> subprocess.CompletedProcess[str]:
+    try:
+        proc = subprocess.run(
+            list(args), input=input_text, capture_output=True, text=True, check=False, timeout=timeout
+        )
+    except FileNotFoundError as exc:
+        raise LabError(f"{args[0]} not found; run scripts/setup-host.sh first") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"timed out after {timeout} s: {' '.join(args)}") from exc
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip()
+        raise LabError(f"command failed ({proc.returncode}): {' '.join(args)}\n{detail}")
+    return proc
+
+
+def _podman(*args: str, input_text: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return _run(["podman", *args], input_text=input_text, check=check)
+
+
+# --- image -------------------------------------------------------------------------------------------
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this machine's apt uses (deb.debian.org if none is named)."""
+    if env := os.environ.get("PYCTL_LAB_MIRROR"):
+        return env.rstrip("/")
+    sources = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
+    pattern = re.compile(r"(https?://\S+/debian)/?(?:\s|$)")
+    for path in sources:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.lstrip().startswith("#"):
+                continue
+            if match := pattern.search(line):
+                return match.group(1)
+    return DEFAULT_MIRROR
+
+
+def _base_key(mirror: str) -> str:
+    return hashlib.sha256(f"debootstrap {VARIANT} {SUITE} amd64 {mirror}".encode()).hexdigest()[:16]
+
+
+def definition_hash(mirror: str | None = None) -> str:
+    """Hash of everything the image is made from: debootstrap inputs, Containerfile and its files."""
+    digest = hashlib.sha256(_base_key(mirror or debian_mirror()).encode())
+    for path in sorted(p for p in IMAGE_DIR.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(IMAGE_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def image_tag() -> str:
+    return f"{IMAGE_REPO}:{definition_hash()}"
+
+
+def _base_tarball(mirror: str) -> Path:
+    """The debootstrap root as a tarball, cached by its inputs (suite, variant, arch, mirror)."""
+    tarball = CACHE_DIR / f"lab-base-{SUITE}-{_base_key(mirror)}.tar"
+    if tarball.exists():
+        return tarball
+    if shutil.which("debootstrap") is None:
+        raise LabError("debootstrap not found; run scripts/setup-host.sh first")
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pyctl-lab-root-", dir=CACHE_DIR) as tmp:
+        root = Path(tmp) / "root"
+        _log(f"lab: debootstrap --variant={VARIANT} {SUITE} from {mirror}")
+        _run(["debootstrap", f"--variant={VARIANT}", "--arch=amd64", SUITE, str(root), mirror], timeout=1200)
+        partial = Path(tmp) / "base.tar"
+        _run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(partial), "."])
+        partial.replace(tarball)
+    return tarball
+
+
+def ensure_image(*, force: bool = False) -> ImageInfo:
+    """Build the lab host image unless an image of the same definition exists."""
+    mirror = debian_mirror()
+    digest = definition_hash(mirror)
+    tag = f"{IMAGE_REPO}:{digest}"
+    if not force and _podman("image", "exists", tag, check=False).returncode == 0:
+        return ImageInfo(tag=tag, definition_hash=digest, built=False, seconds=0.0)
+    started = time.monotonic()
+    base_tag = f"{BASE_IMAGE_REPO}:{_base_key(mirror)}"
+    if force or _podman("image", "exists", base_tag, check=False).returncode != 0:
+        tarball = _base_tarball(mirror)
+        _log(f"lab: podman import {tarball.name}")
+        _podman("import", str(tarball), base_tag)
+    _log(f"lab: podman build {tag}")
+    _run(
+        [
+            "podman", "build", "--build-arg", f"BASE_IMAGE={base_tag}", "--label", f"{LABEL}.definition={digest}",
+            "-t", tag, "-t", f"{IMAGE_REPO}:latest", "-f", str(IMAGE_DIR / "Containerfile"), str(IMAGE_DIR),
+        ],
+        timeout=1200,
+    )  # fmt: skip
+    return ImageInfo(tag=tag, definition_hash=digest, built=True, seconds=round(time.monotonic() - started, 1))
+
+
+# --- keys --------------------------------------------------------------------------------------------
+
+
+def ensure_key() -> Path:
+    """The lab's SSH key, generated once; the private half never leaves the state dir."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    STATE_DIR.chmod(0o700)
+    if not KEY_FILE.exists():
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pyctl-lab", "-f", str(KEY_FILE)])
+    KEY_FILE.chmod(0o600)
+    return KEY_FILE
+
+
+def ssh_common_args() -> str:
+    """OpenSSH options every lab connection uses: our known_hosts only, and never accept a new key."""
+    return (
+        f"-o UserKnownHostsFile={KNOWN_HOSTS_FILE} -o GlobalKnownHostsFile=/dev/null "
+        "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
+    )
+
+
+def ansible_inventory(hosts: Iterable[LabHost]) -> dict[str, Any]:
+    """An Ansible inventory of the lab (group ``lab``); key and known_hosts go by path, never by content."""
+    return {
+        "all": {
+            "vars": {
+                "ansible_user": "root",
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "ansible_ssh_private_key_file": str(KEY_FILE),
+                "ansible_ssh_common_args": ssh_common_args(),
+            },
+            "children": {"lab": {"hosts": {h.name: {"ansible_host": h.ip} for h in hosts}}},
+        }
+    }
+
+
+# --- containers --------------------------------------------------------------------------------------
+
+
+def _lab_containers() -> list[dict[str, Any]]:
+    out = _podman("ps", "-a", "--filter", f"label={LABEL}=1", "--format", "json").stdout
+    found: list[dict[str, Any]] = json.loads(out or "[]")
+    return [c for c in found if c["Names"][0].startswith(HOST_PREFIX)]
+
+
+def _index_of(name: str) -> int | None:
+    suffix = name.removeprefix(HOST_PREFIX)
+    return int(suffix) if suffix.isdigit() else None
+
+
+def _ensure_network() -> None:
+    if _podman("network", "exists", NETWORK, check=False).returncode == 0:
+        return
+    _podman("network", "create", "--subnet", str(SUBNET), "--gateway", str(GATEWAY), "--label", f"{LABEL}=1", NETWORK)
+
+
+def _create(host: LabHost, image: str) -> None:
+    _podman(
+        "run", "-d", "--name", host.name, "--hostname", host.name,
+        "--label", f"{LABEL}=1", "--label", f"{LABEL}.image={image}",
+        "--systemd=always", "--network", NETWORK, "--ip", host.ip, "--mac-address", host.mac,
+        "--cap-add", "NET_ADMIN", image,
+    )  # fmt: skip
+
+
+def _ssh_answers(ip: str, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((ip, 22), timeout=timeout) as sock:
+            return sock.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def wait_for_ssh(hosts: Sequence[LabHost], timeout: float = SSH_WAIT_S) -> None:
+    pending = {h.name: h for h in hosts}
+    deadline = time.monotonic() + timeout
+    while pending:
+        for name, host in list(pending.items()):
+            if _ssh_answers(host.ip, timeout=0.5):
+                del pending[name]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"sshd did not answer within {timeout:.0f} s on: {', '.join(sorted(pending))}")
+        time.sleep(0.2)
+
+
+def _authorize_and_read_host_keys(host: LabHost, public_key: str) -> list[str]:
+    """Install the lab key and read the host keys, both through podman exec (not over the network)."""
+    script = (
+        "umask 077 && mkdir -p /root/.ssh && cat > /root/.ssh/authorized_keys && "
+        "cat /etc/ssh/ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ecdsa_key.pub /etc/ssh/ssh_host_rsa_key.pub"
+    )
+    out = _podman("exec", "-i", host.name, "sh", "-c", script, input_text=public_key).stdout
+    entries = []
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 2:
+            entries.append(f"{host.ip},{host.name} {fields[0]} {fields[1]}")
+    if not entries:
+        raise LabError(f"{host.name}: no SSH host keys found")
+    return entries
+
+
+def _write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(mode)
+    tmp.replace(path)
+
+
+def _parallel(func: Callable[[LabHost], Any], hosts: Sequence[LabHost]) -> list[Any]:
+    with ThreadPoolExecutor(max_workers=PODMAN_WORKERS) as pool:
+        return list(pool.map(func, hosts))
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """One lab change at a time (a test session and `make demo` may both call up/down)."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with (STATE_DIR / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def up(n: int) -> list[LabHost]:
+    """Make the lab exactly ``n`` running hosts with sshd answering; running it again changes nothing."""
+    if not 1 <= n <= MAX_HOSTS:
+        raise LabError(f"lab size must be 1..{MAX_HOSTS}, not {n}")
+    with _locked():
+        return _up(n)
+
+
+def _up(n: int) -> list[LabHost]:
+    image = ensure_image()
+    key = ensure_key()
+    public_key = key.with_suffix(".pub").read_text(encoding="utf-8")
+    _ensure_network()
+    wanted = [host_spec(i) for i in range(1, n + 1)]
+    wanted_names = {h.name for h in wanted}
+    existing = {c["Names"][0]: c for c in _lab_containers()}
+
+    # Hosts beyond n, and hosts built from another image definition, are removed.
+    stale = [
+        name
+        for name, c in existing.items()
+        if name not in wanted_names or (c.get("Labels") or {}).get(f"{LABEL}.image") != image.tag
+    ]
+    if stale:
+        _podman("rm", "-f", "-t", "0", *stale)
+    to_start = [h.name for h in wanted if h.name in existing and h.name not in stale
+                and existing[h.name]["State"] != "running"]  # fmt: skip
+    if to_start:
+        _podman("start", *to_start)
+    to_create = [h for h in wanted if h.name not in existing or h.name in stale]
+    if to_create:
+        _log(f"lab: creating {len(to_create)} host(s)")
+        _parallel(lambda h: _create(h, image.tag), to_create)
+
+    wait_for_ssh(wanted)
+    known = _parallel(lambda h: _authorize_and_read_host_keys(h, public_key), wanted)
+    _write_atomic(KNOWN_HOSTS_FILE, "".join(f"{line}\n" for entries in known for line in entries), 0o644)
+    hosts = [LabHost(h.name, h.ip, h.mac, "running") for h in wanted]
+    _write_atomic(INVENTORY_FILE, json.dumps(ansible_inventory(hosts), indent=2) + "\n", 0o644)
+    return hosts
+
+
+def nic_mtu(name: str, nic: str = "eth0") -> int:
+    """The MTU the host's NIC really has (what NetBox is told when the lab registers)."""
+    out = _podman("exec", name, "cat", f"/sys/class/net/{nic}/mtu").stdout.strip()
+    return int(out)
+
+
+def down() -> list[str]:
+    """Remove the lab's containers and network (only those carrying the lab's label); keep key and image."""
+    with _locked():
+        return _down()
+
+
+def _down() -> list[str]:
+    names = [c["Names"][0] for c in _lab_containers()]
+    if names:
+        _podman("rm", "-f", "-t", "0", *names)
+    networks = _podman("network", "ls", "--filter", f"label={LABEL}=1", "--format", "{{.Name}}").stdout.split()
+    if NETWORK in networks:
+        _podman("network", "rm", NETWORK)
+    for path in (KNOWN_HOSTS_FILE, INVENTORY_FILE):
+        path.unlink(missing_ok=True)
+    return names
+
+
+def status() -> list[LabHost]:
+    """The lab's hosts as podman sees them (state ``running`` only when sshd also answers)."""
+    hosts = []
+    for container in sorted(_lab_containers(), key=lambda c: str(c["Names"][0])):
+        index = _index_of(container["Names"][0])
+        if index is None:
+            continue
+        spec = host_spec(index)
+        state = str(container["State"])
+        if state == "running" and not _ssh_answers(spec.ip, timeout=0.5):
+            state = "running (sshd not answering)"
+        hosts.append(LabHost(spec.name, spec.ip, spec.mac, state))
+    return hosts
+
+
+# --- CLI ---------------------------------------------------------------------------------------------
+
+
+def _print_hosts(hosts: Sequence[LabHost]) -> None:
+    if not hosts:
+        print("no lab hosts")
+        return
+    for h in hosts:
+        print(f"{h.name:<14} {h.ip:<15} {h.mac}  {h.state}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pyctl.dev.lab", description="Lab hosts: podman + systemd + sshd")
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up_parser = sub.add_parser("up", help="start exactly N hosts")
+    up_parser.add_argument("n", type=int)
+    for name in ("down", "status", "image"):
+        sub.add_parser(name)
+    # --json is accepted after the subcommand too (`lab up 5 --json`).
+    args, rest = parser.parse_known_args(argv)
+    if rest and rest != ["--json"]:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    as_json = bool(args.json or rest)
+
+    try:
+        started = time.monotonic()
+        result: Any
+        if args.command == "up":
+            hosts = up(args.n)
+            result = {"hosts": [asdict(h) for h in hosts], "seconds": round(time.monotonic() - started, 1),
+                      "known_hosts": str(KNOWN_HOSTS_FILE), "private_key": str(KEY_FILE),
+                      "inventory": str(INVENTORY_FILE)}  # fmt: skip
+            if not as_json:
+                _print_hosts(hosts)
+                _log(f"lab: {len(hosts)} host(s) up in {result['seconds']} s; inventory {INVENTORY_FILE}")
+        elif args.command == "down":
+            removed = down()
+            result = {"removed": removed}
+            if not as_json:
+                _log(f"lab: removed {len(removed)} host(s)")
+        elif args.command == "status":
+            hosts = status()
+            result = {"hosts": [asdict(h) for h in hosts]}
+            if not as_json:
+                _print_hosts(hosts)
+        else:
+            info = ensure_image()
+            result = asdict(info)
+            if not as_json:
+                print(info.tag)
+    except PyctlError as exc:
+        _log(f"error: {exc.message}")
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        return int(ExitCode.INTERRUPTED)
+    if as_json:
+        print(json.dumps(result, indent=2))
+    return int(ExitCode.OK)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Lab hosts (podman containers booting systemd, sshd, the lab key) for one test session.
+
+The lab is started once and always torn down, even when a test fails. PYCTL_LAB_HOSTS sets its size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from pyctl.dev import lab
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lab: needs the lab (podman, systemd containers over SSH); slow")
+
+
+@pytest.fixture(scope="session")
+def lab_size() -> int:
+    return int(os.environ.get("PYCTL_LAB_HOSTS", "5"))
+
+
+@pytest.fixture(scope="session")
+def lab_hosts(lab_size: int) -> Iterator[list[lab.LabHost]]:
+    try:
+        yield lab.up(lab_size)
+    finally:
+        lab.down()
