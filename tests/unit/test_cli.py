@@ -60,3 +60,28 @@ def test_unknown_policy_key_is_named_before_netbox_is_read(tmp_path: object,
     policy.write_text("pyctl_plan:\n  encapsulation: vxlan\n")
     assert main(["plan", "dc2", "--settings", str(policy)]) == 3
     assert "pyctl_plan.encapsulation" in capsys.readouterr().err
+
+
+def test_extra_vars_are_parsed_as_yaml() -> None:
+    from pyctl.cli import _extra_vars
+
+    assert _extra_vars(["a=1", "b=[x, y]", "c=text", "d="]) == {"a": 1, "b": ["x", "y"], "c": "text", "d": None}
+
+
+@pytest.mark.parametrize("bad", ["novalue", "=1", "not a name=1"])
+def test_extra_vars_need_a_variable_name(bad: str) -> None:
+    from pyctl.cli import _extra_vars
+    from pyctl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^-e takes KEY=VALUE with KEY a variable name, got "):
+        _extra_vars([bad])
+
+
+def test_inventory_listing_becomes_a_loadable_inventory_file() -> None:
+    from pyctl.cli import _script_to_yaml_inventory
+
+    listing = {"_meta": {"hostvars": {"h1": {"ansible_host": "10.0.0.1"}, "h2": {"ansible_host": "10.0.0.2"}}},
+               "all": {"children": ["ungrouped", "role_etcd"]}, "role_etcd": {"hosts": ["h1", "h2"]}}
+    assert _script_to_yaml_inventory(listing) == {"all": {
+        "hosts": {"h1": {"ansible_host": "10.0.0.1"}, "h2": {"ansible_host": "10.0.0.2"}},
+        "children": {"role_etcd": {"hosts": {"h1": None, "h2": None}}}}}
