@@ -34,6 +34,8 @@ token:
   type: Bearer
   value: "{{{{ lookup('ansible.builtin.env', 'NETBOX_TOKEN') }}}}"
 validate_certs: false
+# One request for all ~39,000 interfaces takes minutes on a small server: the default 60 s is too short.
+timeout: 900
 interfaces: true
 services: false
 config_context: false
