@@ -98,6 +98,32 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--json", action="store_true", help="print the per-host report as one JSON document")
     _add_netbox_flags(p_run)
 
+    p_ro = sub.add_parser(
+        "rollout", help="roll the roles out to a data center: plan, canary, batches, resumable",
+        description="Read the data center from NetBox, validate it, compute the plan (printed), then run the "
+        "phases preflight → gpu → etcd → control_plane → calico on growing batches of hosts: a canary, then "
+        "batch sizes as Ansible's serial reads them. etcd members go one at a time. A batch with more failed or "
+        "unreachable hosts than --max-fail stops the rollout; state is saved after every batch and --resume "
+        "continues at the first unfinished one. One rollout per data center at a time (a lock in runs/<dc>/).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  pyctl rollout dc2 --dry-run\n  pyctl rollout lab --yes\n"
+        "  pyctl rollout lab --yes --phase preflight --batches 1,50%% --max-fail 1\n  pyctl rollout lab --resume --yes")
+    p_ro.add_argument("dc", help="data center: the NetBox site slug")
+    p_ro.add_argument("--yes", action="store_true", help="go on after the plan without asking")
+    p_ro.add_argument("--dry-run", action="store_true", help="print the plan and the batches, change nothing")
+    p_ro.add_argument("--resume", action="store_true", help="continue the last stopped or interrupted rollout")
+    p_ro.add_argument("--phase", action="append", choices=[ph.name for ph in _phases()], metavar="PHASE",
+                      help="run only this phase (repeatable): " + ", ".join(ph.name for ph in _phases()))
+    p_ro.add_argument("--limit", metavar="HOSTS", help="comma-separated hosts or groups to include")
+    p_ro.add_argument("--batches", default="1,10%,25%,100%", metavar="SIZES",
+                      help="batch sizes, counts or percentages; the last repeats (default: %(default)s)")
+    p_ro.add_argument("--max-fail", type=int, default=0, metavar="N",
+                      help="failed or unreachable hosts a batch may have before the rollout stops (default 0)")
+    p_ro.add_argument("--settings", metavar="FILE",
+                      help="site policy YAML (default: inventories/<dc>/group_vars/all/pyctl.yml if present)")
+    p_ro.add_argument("--json", action="store_true", help="print the final state as one JSON document")
+    _add_netbox_flags(p_ro)
+
     p_dev = sub.add_parser("dev", help="local test beds: NetBox (and the lab hosts)",
                            description="Start, stop and seed the local test beds that tests and the demo use.")
     dev_sub = p_dev.add_subparsers(dest="dev_command", metavar="BED", required=True)
@@ -236,6 +262,116 @@ def cmd_plan(args: argparse.Namespace) -> int:
             _eprint(f"  - {v}")
         return ExitCode.BAD_CONFIG
     return ExitCode.OK
+
+
+# --- rollout ----------------------------------------------------------------------------------
+
+def _phases() -> Any:
+    from pyctl.rollout import PHASES
+
+    return PHASES
+
+
+def _resolve_limit(limit: str | None, listing: dict[str, Any]) -> set[str] | None:
+    if not limit:
+        return None
+    hosts: set[str] = set()
+    for item in (i.strip() for i in limit.split(",") if i.strip()):
+        if item in listing["_meta"]["hostvars"]:
+            hosts.add(item)
+        elif item in listing and item != "_meta":
+            hosts.update(listing[item].get("hosts", []))
+        else:
+            raise ConfigError(f"--limit: {item!r} is neither a host nor a group of this data center")
+    return hosts
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    import shutil
+    import sys as _sys
+
+    from pyctl import rollout
+    from pyctl.netbox import NetBox, settings_from_env
+    from pyctl.plan import compute_plan, group_vars
+    from pyctl.rundir import REPO, new_run_dir, runs_root, write_json
+    from pyctl.runner import run_playbook
+
+    sizes = rollout.parse_batch_sizes(args.batches)
+    if args.max_fail < 0:
+        raise ConfigError(f"--max-fail must be 0 or more, got {args.max_fail}")
+    settings = _plan_settings(args)
+    records = NetBox(settings_from_env(url=args.netbox_url, token_file=args.token_file)).site_records(args.dc)
+    inventory = inv_mod.build(records)
+    plan = compute_plan(inventory, settings)
+    if plan.violations:
+        raise ConfigError(f"the plan for {args.dc} breaks {len(plan.violations)} rule(s)", problems=plan.violations)
+    listing = inv_mod.ansible_inventory(inventory)
+    wanted = _resolve_limit(args.limit, listing)
+    state_path = runs_root() / args.dc / "rollout-state.json"
+
+    phases = [ph for ph in rollout.PHASES if not args.phase or ph.name in args.phase]
+    for ph in phases:
+        if not (REPO / "playbooks" / ph.playbook).exists():
+            raise ConfigError(f"phase {ph.name}: playbook not found: playbooks/{ph.playbook}")
+    if args.resume:
+        if not state_path.exists():
+            raise ConfigError(f"nothing to resume: no rollout state in {state_path}")
+        state = rollout.RolloutState.from_dict(json.loads(state_path.read_text()))
+        if state.status == "done":
+            raise ConfigError(f"nothing to resume: the last rollout of {args.dc} finished ({state.started})")
+    else:
+        phase_hosts = []
+        for ph in phases:
+            everyone = list(listing["_meta"]["hostvars"])
+            group = everyone if ph.hosts == "all" else listing.get(ph.hosts, {}).get("hosts", [])
+            hosts = [h for h in sorted(group) if wanted is None or h in wanted]
+            if hosts:
+                phase_hosts.append((ph, hosts))
+        state = rollout.new_state(args.dc, phase_hosts, sizes)
+
+    _eprint(f"rollout of {args.dc}: {len(inventory.hosts)} hosts in {len(inventory.clusters)} clusters; plan OK "
+            f"({len(plan.warnings)} warnings, {len(plan.findings)} findings)")
+    for ps in state.phases:
+        todo = [b for b in ps.batches if not b.done]
+        _eprint(f"  {ps.name:<14} {len(ps.batches)} batches: "
+                + " → ".join(str(len(b.hosts)) + ("✓" if b.done else "") for b in ps.batches)
+                + ("" if todo else "  (done)"))
+    if args.dry_run:
+        if args.json:
+            print(json.dumps({"dry_run": True, **state.to_dict()}, indent=2))
+        return ExitCode.OK
+    if not args.yes:
+        if not _sys.stdin.isatty():
+            raise ConfigError("not a terminal: pass --yes to go on after the plan")
+        if input("go on? [y/N] ").strip().lower() not in ("y", "yes"):
+            _eprint("nothing changed")
+            return ExitCode.OK
+
+    run_dir = new_run_dir(args.dc, "rollout")
+    write_json(run_dir / "plan.json", plan.to_dict())
+    inv_dir = run_dir / "inventory"
+    inv_dir.mkdir()
+    (inv_dir / "hosts.json").write_text(json.dumps(_script_to_yaml_inventory(listing), indent=2))
+    site_vars = REPO / "inventories" / args.dc / "group_vars"
+    if site_vars.is_dir():
+        shutil.copytree(site_vars, inv_dir / "group_vars")
+    for group, variables in group_vars(plan).items():
+        write_json(inv_dir / "group_vars" / f"{group}.json", variables)
+    hosts_total = len(listing["_meta"]["hostvars"])
+
+    def run_batch(phase: Any, hosts: list[str]) -> Any:
+        result = run_playbook(phase.playbook, inventory=inv_dir, dc=args.dc, verb=f"rollout-{phase.name}",
+                              limit=hosts, forks=min(len(hosts), 50) or 1)
+        return rollout.BatchResult(failed=result.failed_hosts, unreachable=result.unreachable_hosts,
+                                   canceled=result.canceled, run_dir=str(result.run_dir))
+
+    with rollout.DcLock(runs_root() / args.dc / "rollout.lock", warn=lambda m: _eprint(f"pyctl: warning: {m}")):
+        code = rollout.execute(state, state_path, run_batch, max_fail=args.max_fail, say=_eprint)
+    write_json(run_dir / "state.json", state.to_dict())
+    if args.json:
+        print(json.dumps({**state.to_dict(), "run_dir": str(run_dir), "exit_code": int(code)}, indent=2))
+    _eprint(f"rollout {state.status}: {hosts_total} hosts; state {state_path}; run {run_dir}")
+    return int(code)
 
 
 # --- run --------------------------------------------------------------------------------------
@@ -426,7 +562,8 @@ def cmd_dev_lab(args: argparse.Namespace, bed: Any) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"inventory": cmd_inventory, "plan": cmd_plan, "run": cmd_run, "dev": cmd_dev}
+    handlers = {"inventory": cmd_inventory, "plan": cmd_plan, "run": cmd_run, "rollout": cmd_rollout,
+                "dev": cmd_dev}
     try:
         return int(handlers[args.command](args))
     except PyctlError as exc:
