@@ -310,9 +310,6 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     state_path = runs_root() / args.dc / "rollout-state.json"
 
     phases = [ph for ph in rollout.PHASES if not args.phase or ph.name in args.phase]
-    for ph in phases:
-        if not (REPO / "playbooks" / ph.playbook).exists():
-            raise ConfigError(f"phase {ph.name}: playbook not found: playbooks/{ph.playbook}")
     if args.resume:
         if not state_path.exists():
             raise ConfigError(f"nothing to resume: no rollout state in {state_path}")
@@ -328,6 +325,10 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             if hosts:
                 phase_hosts.append((ph, hosts))
         state = rollout.new_state(args.dc, phase_hosts, sizes)
+    by_name = {ph.name: ph for ph in rollout.PHASES}
+    for ps in state.phases:
+        if not (REPO / "playbooks" / by_name[ps.name].playbook).exists():
+            raise ConfigError(f"phase {ps.name}: playbook not found: playbooks/{by_name[ps.name].playbook}")
 
     _eprint(f"rollout of {args.dc}: {len(inventory.hosts)} hosts in {len(inventory.clusters)} clusters; plan OK "
             f"({len(plan.warnings)} warnings, {len(plan.findings)} findings)")
@@ -347,26 +348,27 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             _eprint("nothing changed")
             return ExitCode.OK
 
-    run_dir = new_run_dir(args.dc, "rollout")
-    write_json(run_dir / "plan.json", plan.to_dict())
-    inv_dir = run_dir / "inventory"
-    inv_dir.mkdir()
-    (inv_dir / "hosts.json").write_text(json.dumps(_script_to_yaml_inventory(listing), indent=2))
-    site_vars = REPO / "inventories" / args.dc / "group_vars"
-    if site_vars.is_dir():
-        shutil.copytree(site_vars, inv_dir / "group_vars")
-    for group, variables in group_vars(plan).items():
-        write_json(inv_dir / "group_vars" / f"{group}.json", variables)
-    hosts_total = len(listing["_meta"]["hostvars"])
+    lock = rollout.DcLock(runs_root() / args.dc / "rollout.lock", warn=lambda m: _eprint(f"pyctl: warning: {m}"))
+    with lock:
+        run_dir = new_run_dir(args.dc, "rollout")
+        write_json(run_dir / "plan.json", plan.to_dict())
+        inv_dir = run_dir / "inventory"
+        inv_dir.mkdir()
+        (inv_dir / "hosts.json").write_text(json.dumps(_script_to_yaml_inventory(listing), indent=2))
+        site_vars = REPO / "inventories" / args.dc / "group_vars"
+        if site_vars.is_dir():
+            shutil.copytree(site_vars, inv_dir / "group_vars")
+        for group, variables in group_vars(plan).items():
+            write_json(inv_dir / "group_vars" / f"{group}.json", variables)
 
-    def run_batch(phase: Any, hosts: list[str]) -> Any:
-        result = run_playbook(phase.playbook, inventory=inv_dir, dc=args.dc, verb=f"rollout-{phase.name}",
-                              limit=hosts, forks=min(len(hosts), 50) or 1)
-        return rollout.BatchResult(failed=result.failed_hosts, unreachable=result.unreachable_hosts,
-                                   canceled=result.canceled, run_dir=str(result.run_dir))
+        def run_batch(phase: Any, hosts: list[str]) -> Any:
+            result = run_playbook(phase.playbook, inventory=inv_dir, dc=args.dc, verb=f"rollout-{phase.name}",
+                                  limit=hosts, forks=min(len(hosts), 50) or 1)
+            return rollout.BatchResult(failed=result.failed_hosts, unreachable=result.unreachable_hosts,
+                                       canceled=result.canceled, run_dir=str(result.run_dir))
 
-    with rollout.DcLock(runs_root() / args.dc / "rollout.lock", warn=lambda m: _eprint(f"pyctl: warning: {m}")):
         code = rollout.execute(state, state_path, run_batch, max_fail=args.max_fail, say=_eprint)
+    hosts_total = len(listing["_meta"]["hostvars"])
     write_json(run_dir / "state.json", state.to_dict())
     if args.json:
         print(json.dumps({**state.to_dict(), "run_dir": str(run_dir), "exit_code": int(code)}, indent=2))

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from pyctl.dev import lab
+from tests.integration.conftest import NetBoxBed, run_pyctl
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,3 +29,11 @@ def lab_hosts(lab_size: int) -> Iterator[list[lab.LabHost]]:
         yield lab.up(lab_size)
     finally:
         lab.down()
+
+
+@pytest.fixture(scope="session")
+def registered(lab_hosts: list[lab.LabHost], netbox_bed: NetBoxBed) -> list[lab.LabHost]:
+    result = run_pyctl("dev", "lab", "up", str(len(lab_hosts)), "--json", env=netbox_bed.env())
+    assert result.code == 0, result.stderr
+    assert [h["name"] for h in result.json()["hosts"]] == [h.name for h in lab_hosts]
+    return lab_hosts

@@ -12,14 +12,6 @@ from tests.integration.conftest import NetBoxBed, run_pyctl
 pytestmark = [pytest.mark.lab, pytest.mark.netbox]
 
 
-@pytest.fixture(scope="module")
-def registered(lab_hosts: list[lab.LabHost], netbox_bed: NetBoxBed) -> list[lab.LabHost]:
-    result = run_pyctl("dev", "lab", "up", str(len(lab_hosts)), "--json", env=netbox_bed.env())
-    assert result.code == 0, result.stderr
-    assert [h["name"] for h in result.json()["hosts"]] == [h.name for h in lab_hosts]
-    return lab_hosts
-
-
 def test_lab_hosts_are_in_netbox_with_their_real_mtu(registered: list[lab.LabHost], netbox_bed: NetBoxBed) -> None:
     doc = run_pyctl("inventory", "lab", "--json", env=netbox_bed.env()).json()
     hosts = {h["name"]: h for c in doc["clusters"] for h in c["hosts"]}

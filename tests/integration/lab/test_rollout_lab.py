@@ -1,0 +1,62 @@
+"""`pyctl rollout` on the lab: canary first, stop at --max-fail, resume without re-running, one at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pyctl.dev import lab
+from tests.integration.conftest import NetBoxBed, run_pyctl
+
+pytestmark = [pytest.mark.lab, pytest.mark.netbox]
+
+
+def test_stop_at_max_fail_then_resume_finishes_without_rerunning(registered: list[lab.LabHost],
+                                                                  netbox_bed: NetBoxBed, tmp_path: Path) -> None:
+    env = netbox_bed.env(PYCTL_RUNS_DIR=str(tmp_path))
+    victim = registered[2].name  # batches 1, 2, rest: the victim is in batch 2
+    subprocess.run(["podman", "stop", "-t", "0", victim], check=True, capture_output=True)
+    try:
+        first = run_pyctl("rollout", "lab", "--yes", "--phase", "preflight", "--batches", "1,2,100%", "--json",
+                          env=env)
+    finally:
+        lab.up(len(registered))
+    assert first.code == 4, first.stderr
+    state = first.json()
+    batches = state["phases"][0]["batches"]
+    assert [b["hosts"] for b in batches] == [[registered[0].name], [registered[1].name, victim],
+                                            [h.name for h in registered[3:]]]
+    assert [b["done"] for b in batches] == [True, False, False]
+    assert batches[1]["unreachable"] == [victim]
+    assert state["status"] == "stopped"
+    assert "more than --max-fail 0" in first.stderr
+
+    resumed = run_pyctl("rollout", "lab", "--yes", "--resume", "--json", env=env)
+    assert resumed.code == 0, resumed.stderr
+    assert resumed.json()["status"] == "done"
+    assert "batch 1/3 (" not in resumed.stderr  # the canary batch is not run again
+    assert "preflight: batch 2/3 (2 hosts" in resumed.stderr
+    runs = sorted(p.name for p in (tmp_path / "lab").iterdir() if p.name.endswith("-rollout-preflight")
+                  or "-rollout-preflight-" in p.name)
+    assert len(runs) == 4  # 2 batches the first time, 2 on resume: batch 1 ran once
+
+
+def test_a_concurrent_rollout_is_refused_naming_the_holder(registered: list[lab.LabHost], netbox_bed: NetBoxBed,
+                                                           tmp_path: Path) -> None:
+    lock = tmp_path / "lab" / "rollout.lock"
+    lock.parent.mkdir(parents=True)
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "user": "oncall", "since": "2026-11-28T03:00:00+00:00"}
+    lock.write_text(json.dumps(holder))
+    env = netbox_bed.env(PYCTL_RUNS_DIR=str(tmp_path))
+    result = run_pyctl("rollout", "lab", "--yes", "--phase", "preflight", env=env)
+    assert result.code == 3
+    assert result.stderr.splitlines()[-1] == (
+        f"pyctl: error: another rollout of this data center is running: oncall@{socket.gethostname()} "
+        f"pid {os.getpid()} since 2026-11-28T03:00:00+00:00 (lock {lock})")
+    assert json.loads(lock.read_text()) == holder  # the holder's lock is left alone
+    assert sorted(p.name for p in (tmp_path / "lab").iterdir()) == ["rollout.lock"]  # nothing else written
