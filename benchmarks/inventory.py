@@ -79,6 +79,10 @@ def pyctl_time(env: dict[str, str], runs: int) -> tuple[float, int]:
     return statistics.median(times), hosts
 
 
+def _plain(value: object) -> object:
+    return value.get("__ansible_unsafe") if isinstance(value, dict) else value
+
+
 def nb_inventory_time(bed: bed_mod.Bed, env: dict[str, str]) -> tuple[float, int, float | None]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "nb.netbox.yml"
@@ -87,7 +91,8 @@ def nb_inventory_time(bed: bed_mod.Bed, env: dict[str, str]) -> tuple[float, int
                              {**env, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
     hostvars = json.loads(out)["_meta"]["hostvars"]
     sample = next(iter(hostvars.values()), {})
-    mtu = next((i.get("mtu") for i in sample.get("interfaces", []) if i.get("name") == "ens1f0"), None)
+    # Strings read from an API come back marked untrusted: {"__ansible_unsafe": "ens1f0"}.
+    mtu = next((i.get("mtu") for i in sample.get("interfaces") or [] if _plain(i.get("name")) == "ens1f0"), None)
     return elapsed, len(hostvars), mtu
 
 
