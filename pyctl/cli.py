@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyctl import inventory as inv_mod
-from pyctl import tco_cli
+from pyctl import smoke_cli, tco_cli
 from pyctl.errors import ConfigError, ExitCode, PyctlError
 
 EPILOG = """\
@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_lab.add_argument("action", choices=["up", "down", "status"])
     p_lab.add_argument("hosts", nargs="?", type=int, default=5, help="with up: how many hosts (default 5)")
     p_lab.add_argument("--json", action="store_true", help="machine-readable output")
+    smoke_cli.add_parser(sub)
     tco_cli.add_parser(sub)
     return parser
 
@@ -567,7 +568,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"inventory": cmd_inventory, "plan": cmd_plan, "run": cmd_run, "rollout": cmd_rollout,
-                "tco": tco_cli.handler(load_inventory), "dev": cmd_dev}
+                "smoke": smoke_cli.handler(load_inventory, _plan_settings), "tco": tco_cli.handler(load_inventory),
+                "dev": cmd_dev}
     try:
         return int(handlers[args.command](args))
     except PyctlError as exc:

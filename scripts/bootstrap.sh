@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 want_lab=0
 [[ ${1:-} == --lab ]] && want_lab=1
 
-packages=(postgresql-15 postgresql-client-15 redis-server libpq-dev gcc make git curl)
+# chromium: the HTML reports are proven to render in a headless browser.
+packages=(postgresql-15 postgresql-client-15 redis-server libpq-dev gcc make git curl chromium)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,0 +1,211 @@
+"""Run the smoke checks over a data center: one SSH connection per host, two passes, one report.
+
+Pass 1, per host (at most ``concurrency`` at a time): connect (the ``ssh`` check), read the facts other
+hosts' checks need (the overlay device's address), run every host check that applies. Pass 2: the pair
+check (path MTU), which needs every host's facts. A host that cannot be reached fails ``ssh`` and its
+other checks are skipped; its peers do not probe it (so one dead host reads as unreachable, exit 4,
+not as a path failure on every neighbour).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pyctl.errors import ExitCode
+from pyctl.inventory import Cluster, Host, Inventory
+from pyctl.smoke.checks import (
+    ALL_CHECKS,
+    Check,
+    CheckResult,
+    ClusterValues,
+    Context,
+    HostFacts,
+    SmokeSettings,
+    overlay_facts_command,
+    parse_overlay_facts,
+)
+from pyctl.smoke.pool import ConnectError, Session, SSHPool, SSHSettings, connect
+
+STATUS_ORDER = {"fail": 0, "error": 1, "pass": 2, "skip": 3}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    check: str
+    severity: str
+    status: str
+    detail: str
+    remedy: str
+    seconds: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("fail", "error")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.check, "severity": self.severity, "status": self.status, "detail": self.detail,
+                "remedy": self.remedy if self.failed else "", "seconds": round(self.seconds, 3),
+                **({"data": self.data} if self.data else {})}
+
+
+@dataclass
+class HostReport:
+    name: str
+    cluster: str
+    rack: str | None
+    role: str
+    address: str
+    reachable: bool = True
+    connect_error: str | None = None  # ConnectError.kind
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(o.failed for o in self.outcomes)
+
+    def outcome(self, check: str) -> Outcome | None:
+        return next((o for o in self.outcomes if o.check == check), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "cluster": self.cluster, "rack": self.rack, "role": self.role,
+                "address": self.address, "reachable": self.reachable, "connect_error": self.connect_error,
+                "failed": self.failed, "checks": [o.to_dict() for o in self.outcomes]}
+
+
+@dataclass
+class SmokeReport:
+    dc: str
+    started: str
+    seconds: float
+    checks: list[str]
+    hosts: list[HostReport]
+    run_dir: str | None = None
+
+    def failures(self) -> list[tuple[HostReport, Outcome]]:
+        """Failed and errored checks, critical first, then by host."""
+        out = [(h, o) for h in self.hosts for o in h.outcomes if o.failed]
+        return sorted(out, key=lambda ho: (ho[1].severity != "critical", ho[0].rack or "", ho[0].name, ho[1].check))
+
+    @property
+    def unreachable(self) -> list[str]:
+        return [h.name for h in self.hosts if not h.reachable]
+
+    def exit_code(self) -> ExitCode:
+        """2 when a check fails on a host we reached (or a host key is wrong), 4 when only hosts are
+        unreachable, else 0 (DESIGN.md "Contracts")."""
+        if any(o.failed for h in self.hosts if h.reachable for o in h.outcomes):
+            return ExitCode.FAILED
+        return ExitCode.UNREACHABLE if self.unreachable else ExitCode.OK
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUS_ORDER, 0)
+        for h in self.hosts:
+            for o in h.outcomes:
+                counts[o.status] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dc": self.dc, "started": self.started, "seconds": round(self.seconds, 2),
+                "exit_code": int(self.exit_code()), "ok": self.exit_code() == ExitCode.OK,
+                "counts": self.counts(), "unreachable": self.unreachable, "checks": self.checks,
+                "failures": [{"host": h.name, "rack": h.rack, **o.to_dict()} for h, o in self.failures()],
+                "hosts": [h.to_dict() for h in self.hosts], "run_dir": self.run_dir}
+
+
+def cluster_values(inventory: Inventory, plan: Any, settings: SmokeSettings) -> dict[str, ClusterValues]:
+    """Per cluster, the plan's underlay/overlay MTU and etcd quota (the NIC minimum where the plan has none)."""
+    out = {}
+    for c in inventory.clusters:
+        out[c.name] = ClusterValues(name=c.name, hosts=c.hosts, underlay_mtu=_plan_value(plan, c, "mtu", "underlay_mtu")
+                                    or min(h.underlay_mtu for h in c.hosts),
+                                    overlay_mtu=_plan_value(plan, c, "mtu", "tunnel_mtu") or None,
+                                    etcd_quota_bytes=_plan_value(plan, c, "etcd", "quota_backend_bytes"))
+    return out
+
+
+def _plan_value(plan: Any, c: Cluster, section: str, key: str) -> Any:
+    if plan is None:
+        return None
+    try:
+        return plan.cluster(c.name).get(section, key)
+    except KeyError:
+        return None
+
+
+def _timed(check: Check, ctx: Context, host: Host) -> Outcome:
+    started = time.monotonic()
+    result: CheckResult = check(ctx, host)
+    return Outcome(check.name, check.severity, result.status, result.detail, check.remedy,
+                   time.monotonic() - started, dict(result.data))
+
+
+def run_smoke(inventory: Inventory, plan: Any, settings: SmokeSettings, *, ssh: SSHSettings,
+              concurrency: int = 16, timeout: float = 10.0, checks: Sequence[Check] = ALL_CHECKS,
+              connector: Callable[[str, SSHSettings], Session] | None = None,
+              progress: Callable[[str], None] | None = None) -> SmokeReport:
+    """Run ``checks`` on every host of ``inventory``; ``timeout`` is the per-host connect timeout in seconds.
+
+    ``plan`` is the :class:`~pyctl.plan.Plan` of the inventory (None: NIC minimums, default quota).
+    ``connector`` replaces paramiko (tests).
+    """
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    started = time.monotonic()
+    ssh = SSHSettings(user=ssh.user, key_file=ssh.key_file, known_hosts=ssh.known_hosts, port=ssh.port,
+                      connect_timeout=timeout, command_timeout=max(ssh.command_timeout, timeout))
+    values = cluster_values(inventory, plan, settings)
+    host_checks = [c for c in checks if not c.pair]
+    pair_checks = [c for c in checks if c.pair]
+    reports = {h.name: HostReport(h.name, h.cluster, h.rack, h.role, h.address) for h in inventory.hosts}
+    contexts: dict[str, Context] = {}
+    facts: dict[str, HostFacts] = {}
+    names = [c.name for c in checks]
+
+    with SSHPool(ssh, concurrency=concurrency, connector=connector or connect) as pool:
+        def first_pass(host: Host) -> None:
+            rep = reports[host.name]
+            t0 = time.monotonic()
+            try:
+                session = pool.session(host.address)
+            except ConnectError as exc:
+                rep.reachable = exc.kind != "unreachable"  # a wrong host key is a failure, not a dead host
+                rep.connect_error = exc.kind
+                rep.outcomes.append(Outcome("ssh", "critical", "fail", exc.message, exc.remedy, time.monotonic() - t0))
+                why = "host unreachable" if exc.kind == "unreachable" else f"no SSH session ({exc.kind})"
+                rep.outcomes.extend(Outcome(c.name, c.severity, "skip", why, c.remedy, 0.0)
+                                    for c in checks if c.name != "ssh" and c.applies(host))
+                return
+            ctx = Context(session=session, settings=settings, cluster=values[host.cluster],
+                          connect_seconds=time.monotonic() - t0)
+            contexts[host.name] = ctx
+            if pair_checks:
+                try:
+                    res = session.run(overlay_facts_command(settings.overlay_devices))
+                    facts[host.name] = parse_overlay_facts(res.stdout)
+                except Exception:  # a host without facts is still probed on its underlay
+                    facts[host.name] = HostFacts()
+            rep.outcomes.extend(_timed(c, ctx, host) for c in host_checks if c.applies(host))
+            if progress:
+                progress(f"{host.name}: {sum(o.failed for o in rep.outcomes)} failed")
+
+        pool.map(first_pass, inventory.hosts)
+
+        def second_pass(host: Host) -> None:
+            ctx = contexts.get(host.name)
+            if ctx is None:
+                return
+            ctx.facts = facts
+            reports[host.name].outcomes.extend(_timed(c, ctx, host) for c in pair_checks if c.applies(host))
+
+        if pair_checks:
+            pool.map(second_pass, inventory.hosts)
+
+    for rep in reports.values():
+        rep.outcomes.sort(key=lambda o: names.index(o.check) if o.check in names else len(names))
+    hosts = sorted(reports.values(), key=lambda r: (r.rack or "", r.name))
+    return SmokeReport(dc=inventory.site, started=started_at, seconds=time.monotonic() - started,
+                       checks=names, hosts=hosts)

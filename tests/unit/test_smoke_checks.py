@@ -1,0 +1,301 @@
+"""Smoke checks against a fake SSH session that returns canned outputs (no network, no hosts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pyctl.inventory import Cluster, Gpu, Host, Inventory
+from pyctl.smoke import checks as C
+from pyctl.smoke.pool import CommandResult, CommandTimeout, ConnectError, SSHSettings
+from pyctl.smoke.runner import run_smoke
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+class FakeSession:
+    """Answers the first canned reply whose key is a substring of the command; records every command."""
+
+    def __init__(self, replies: dict[str, CommandResult | Exception]) -> None:
+        self.replies = replies
+        self.commands: list[str] = []
+
+    def run(self, command: str, timeout: float | None = None) -> CommandResult:
+        self.commands.append(command)
+        for key, reply in self.replies.items():
+            if key in command:
+                if isinstance(reply, Exception):
+                    raise reply
+                return reply
+        return CommandResult(0, "", "")
+
+
+def ok(out: str) -> CommandResult:
+    return CommandResult(0, out, "")
+
+
+def host(name: str = "h1", role: str = "gpu-worker", *, rack: str = "r1", mtu: int = 9000, count: int = 8,
+         mig: dict[str, int] | None = None, nvswitch: bool = True, address: str = "10.0.0.1") -> Host:
+    gpu = Gpu("H100-80GB", count, nvswitch, mig) if role == "gpu-worker" else None
+    return Host(name=name, site="dc9", rack=rack, role=role, cluster="c1", address=address,
+                address_cidr=f"{address}/24", underlay_nic="eth0", underlay_mtu=mtu, platform=None, status="active",
+                device_type="x", gpu=gpu)
+
+
+def ctx(session: FakeSession, hosts: tuple[Host, ...] = (), **settings: object) -> C.Context:
+    s = C.SmokeSettings(**settings)  # type: ignore[arg-type]
+    return C.Context(session=session, settings=s,
+                     cluster=C.ClusterValues("c1", hosts, underlay_mtu=9000, overlay_mtu=8950))
+
+
+def gpu_rows(n: int, *, name: str = "NVIDIA H100 80GB HBM3", version: str = "550.127.08", pm: str = "Enabled",
+             ecc: str = "0", mig: str = "Disabled") -> str:
+    return "".join(f"{i}, {name}, GPU-{i:08d}, {version}, {pm}, {ecc}, {mig}\n" for i in range(n))
+
+
+# --- host checks -----------------------------------------------------------------------------------
+
+def test_nic_mtu_names_both_numbers() -> None:
+    r = C.NicMtu()(ctx(FakeSession({"/sys/class/net/eth0/mtu": ok("1400\n")})), host())
+    assert r.status == "fail"
+    assert "1400" in r.detail
+    assert "9000" in r.detail
+    assert C.NicMtu()(ctx(FakeSession({"mtu": ok("9000\n")})), host()).status == "pass"
+
+
+def test_nic_missing_is_a_failure() -> None:
+    r = C.NicMtu()(ctx(FakeSession({"mtu": CommandResult(1, "", "No such file or directory")})), host())
+    assert r.status == "fail"
+    assert "no such interface" in r.detail
+
+
+@pytest.mark.parametrize(("out", "status"), [
+    ("yes\n--\nchrony\n--\nnone\n", "pass"),
+    ("no\n--\n--\nnone\n", "fail"),
+    ("no\n--\n--\npodman\n", "skip"),
+])
+def test_time_sync(out: str, status: str) -> None:
+    assert C.TimeSync()(ctx(FakeSession({"timedatectl": ok(out)})), host()).status == status
+
+
+def test_gpu_count_differs_from_netbox() -> None:
+    r = C.GpuCount()(ctx(FakeSession({"nvidia-smi": ok(gpu_rows(7))})), host())
+    assert r.status == "fail"
+    assert "7 GPUs" in r.detail
+    assert "NetBox says 8" in r.detail
+
+
+def test_gpu_checks_pass_on_a_matching_board() -> None:
+    session = FakeSession({"nvidia-smi --query-gpu": ok(gpu_rows(8))})
+    c = ctx(session, gpu_driver_version="550.127.08-1")
+    for check in (C.GpuCount(), C.GpuModel(), C.GpuDriver(), C.GpuPersistence(), C.GpuEcc(), C.GpuMig()):
+        assert check(c, host()).status == "pass", check.name
+    assert len(session.commands) == 1  # one nvidia-smi query shared by all GPU checks
+
+
+def test_nvidia_smi_absent() -> None:
+    r = C.GpuCount()(ctx(FakeSession({"nvidia-smi": CommandResult(127, "", "")})), host())
+    assert (r.status, r.detail) == ("fail", "nvidia-smi not found — run the gpu phase")
+
+
+def test_driver_mismatch_after_upgrade() -> None:
+    text = (FIX / "nvidia-smi" / "version-mismatch.txt").read_text()
+    r = C.GpuDriver()(ctx(FakeSession({"nvidia-smi": CommandResult(18, text, "")})), host())
+    assert r.status == "fail"
+    assert "driver" in r.detail
+
+
+def test_gpu_model_driver_persistence_ecc_failures() -> None:
+    c = ctx(FakeSession({"nvidia-smi": ok(gpu_rows(8, name="NVIDIA A100-SXM4-40GB", version="535.1", pm="Disabled",
+                                                   ecc="3"))}), gpu_driver_version="550.127.08-1")
+    h = host()
+    assert "NetBox says H100-80GB" in C.GpuModel()(c, h).detail
+    assert "535.1" in C.GpuDriver()(c, h).detail
+    assert "550.127.08" in C.GpuDriver()(c, h).detail
+    assert C.GpuPersistence()(c, h).status == "fail"
+    assert "GPU 0: 3" in C.GpuEcc()(c, h).detail
+
+
+def test_gpu_mig_layout_against_netbox() -> None:
+    lgi = (FIX / "nvidia-smi" / "mig-lgi-a100.txt").read_text()
+    query = (FIX / "nvidia-smi" / "query-gpu-h100-mig.csv").read_text()
+    r = C.GpuMig()(ctx(FakeSession({"--query-gpu": ok(query), "mig -lgi": ok(lgi)})),
+                   host(count=len(query.splitlines()) - 1, mig={"1g.10gb": 7}))
+    assert r.status in ("pass", "fail")
+    assert r.status == "fail" or "MIG layout" in r.detail
+    off = C.GpuMig()(ctx(FakeSession({"--query-gpu": ok(gpu_rows(8, mig="Enabled"))})), host())
+    assert off.status == "fail"
+    assert "MIG mode on" in off.detail
+
+
+def test_model_matches() -> None:
+    assert C.model_matches("H100-80GB", "NVIDIA H100 80GB HBM3")
+    assert C.model_matches("A100-80GB", "NVIDIA A100-SXM4-80GB")
+    assert not C.model_matches("A100-80GB", "NVIDIA A100-PCIE-40GB")
+    assert C.model_matches("H200-141GB", "NVIDIA H200")
+
+
+def test_fabric_manager_only_on_nvswitch() -> None:
+    assert not C.FabricManager().applies(host(nvswitch=False))
+    assert not C.FabricManager().applies(host(role="etcd"))
+    r = C.FabricManager()(ctx(FakeSession({"fabricmanager": CommandResult(3, "inactive\n", "")})), host())
+    assert r.status == "fail"
+    assert "inactive" in r.detail
+
+
+ETCD_STATUS = json.dumps([{"Endpoint": "https://127.0.0.1:2379", "Status": {
+    "header": {"cluster_id": 1, "member_id": 42, "revision": 5, "raft_term": 3},
+    "version": "3.4.23", "dbSize": 1_900_000_000, "leader": 7, "raftIndex": 9, "raftTerm": 3}}])
+
+
+def test_etcd_stopped_member_fails_health() -> None:
+    down = CommandResult(1, "https://127.0.0.1:2379 is unhealthy: failed to commit proposal: context deadline "
+                            "exceeded\nError: unhealthy cluster\n", "")
+    c = ctx(FakeSession({"endpoint health": down, "endpoint status": CommandResult(1, "connection refused", "")}))
+    r = C.EtcdHealth()(c, host(role="etcd"))
+    assert r.status == "fail"
+    assert "unhealthy" in r.detail
+    assert C.EtcdLeader()(c, host(role="etcd")).status == "fail"
+
+
+def test_etcd_uses_tls_paths_from_settings() -> None:
+    session = FakeSession({"endpoint health": ok("https://127.0.0.1:2379 is healthy: took = 2ms\n")})
+    c = ctx(session, etcd_ca="/x/ca.pem", etcd_cert="/x/c.pem", etcd_key="/x/k.pem")
+    assert C.EtcdHealth()(c, host(role="etcd")).status == "pass"
+    assert "--cacert=/x/ca.pem" in session.commands[0]
+    assert "https://" in session.commands[0]
+
+
+def test_etcd_leader_and_db_size() -> None:
+    c = ctx(FakeSession({"endpoint status": ok(ETCD_STATUS)}))
+    assert "member 7" in C.EtcdLeader()(c, host(role="etcd")).detail
+    r = C.EtcdDbSize()(c, host(role="etcd"))
+    assert r.status == "fail"
+    assert "2 GiB" in r.detail
+
+
+def test_etcd_disk_p99_from_metrics() -> None:
+    text = (FIX / "etcd-metrics" / "etcd-3.4.23-fast-disk.txt").read_text()
+    r = C.EtcdDisk()(ctx(FakeSession({"/metrics": ok(text + "\n200")})), host(role="etcd"))
+    assert r.status == "pass"
+    assert "WAL fsync p99" in r.detail
+    slow = C.EtcdDisk()(ctx(FakeSession({"/metrics": ok(text + "\n200")}), etcd_wal_fsync_p99_max_ms=0.0001),
+                        host(role="etcd"))
+    assert slow.status == "fail"
+
+
+def test_readyz() -> None:
+    assert C.ApiserverReadyz()(ctx(FakeSession({"readyz": ok("ok\n200")})), host(role="control-plane")).status == "pass"
+    r = C.ApiserverReadyz()(ctx(FakeSession({"readyz": ok("[-]etcd failed\n500")})), host(role="control-plane"))
+    assert r.status == "fail"
+    assert "500" in r.detail
+
+
+def test_timeout_is_an_error_verdict() -> None:
+    r = C.NicMtu()(ctx(FakeSession({"mtu": CommandTimeout("command timed out after 1 s")})), host())
+    assert r.status == "error"
+
+
+# --- path MTU ---------------------------------------------------------------------------------------
+
+def hosts(n: int, racks: int = 1) -> tuple[Host, ...]:
+    return tuple(host(f"h{i:03d}", rack=f"r{i % racks}", address=f"10.0.{i // 250}.{i % 250 + 1}") for i in range(n))
+
+
+def test_probe_peers_all_pairs_up_to_ten() -> None:
+    hs = hosts(10)
+    assert [p.name for p in C.probe_peers(hs, hs[0])] == [h.name for h in hs[1:]]
+
+
+def test_probe_peers_sample_above_ten_is_deterministic_and_covers_rack_neighbours() -> None:
+    hs = hosts(40, racks=4)
+    peers = C.probe_peers(hs, hs[4])
+    assert peers == C.probe_peers(hs, hs[4])
+    same_rack = [p for p in peers if p.rack == hs[4].rack]
+    assert {p.name for p in same_rack} == {"h000", "h008"}
+    assert len([p for p in peers if p.rack != hs[4].rack]) == 3
+    inbound = sum(1 for h in hs for p in C.probe_peers(hs, h) if p.name == hs[4].name)
+    assert inbound >= 2
+
+
+def test_path_mtu_reports_the_dropped_pair() -> None:
+    hs = hosts(3)
+    results = [{"i": 0, "kind": "underlay", "peer": "h001", "address": hs[1].address, "size": 9000, "ok": True},
+               {"i": 1, "kind": "underlay", "peer": "h002", "address": hs[2].address, "size": 9000, "ok": False,
+                "why": "lost", "small_ok": True}]
+    session = FakeSession({"python3": ok(json.dumps(results))})
+    c = ctx(session, hs)
+    c.facts = {h.name: C.HostFacts() for h in hs}
+    r = C.PathMtu()(c, hs[0])
+    assert r.status == "fail"
+    assert "9000-byte DF packet to h002" in r.detail
+    assert "below" in r.detail
+    assert "-c" in session.commands[0]
+
+
+def test_path_mtu_probes_the_overlay_with_the_planned_size() -> None:
+    hs = hosts(2)
+    session = FakeSession({"python3": ok("[]")})
+    c = ctx(session, hs)
+    c.facts = {h.name: C.HostFacts("vxlan.calico", f"10.9.0.{i}", 8950) for i, h in enumerate(hs)}
+    C.PathMtu()(c, hs[0])
+    import base64
+    import shlex
+    spec = json.loads(base64.b64decode(shlex.split(session.commands[0])[-1]))
+    assert {(p["kind"], p["size"], p["address"]) for p in spec["paths"]} == {
+        ("underlay", 9000, hs[1].address), ("overlay vxlan.calico", 8950, "10.9.0.1")}
+
+
+def test_overlay_facts() -> None:
+    out = json.dumps([{"ifname": "vxlan.calico", "mtu": 8950, "addr_info": [{"family": "inet", "local": "10.1.2.3"}]}])
+    assert C.parse_overlay_facts(out) == C.HostFacts("vxlan.calico", "10.1.2.3", 8950)
+    assert C.parse_overlay_facts("[]") == C.HostFacts()
+
+
+def test_select_checks() -> None:
+    assert [c.name for c in C.select_checks(["nic-mtu"])] == ["ssh", "nic-mtu"]
+    with pytest.raises(ValueError, match="unknown check"):
+        C.select_checks(["nope"])
+
+
+# --- the runner over fake sessions --------------------------------------------------------------------
+
+def _inventory(hs: tuple[Host, ...]) -> Inventory:
+    return Inventory(site="dc9", clusters=(Cluster("c1", "workload", hs),))
+
+
+def test_runner_unreachable_host_exit_4_and_wrong_key_exit_2(tmp_path: Path) -> None:
+    hs = hosts(3)
+    ssh = SSHSettings("root", tmp_path / "k", tmp_path / "kh")
+    sessions = {h.address: FakeSession({"mtu": ok("9000"), "python3": ok("[]"), "ip -json": ok("[]")}) for h in hs}
+
+    def connector(address: str, _: SSHSettings) -> FakeSession:
+        if address == hs[2].address:
+            raise ConnectError("unreachable", f"{address}:22 unreachable: timed out", "power?")
+        return sessions[address]
+
+    sel = C.select_checks(["nic-mtu", "path-mtu"])
+    rep = run_smoke(_inventory(hs), None, C.SmokeSettings(), ssh=ssh, checks=sel, connector=connector)
+    assert rep.unreachable == ["h002"]
+    assert int(rep.exit_code()) == 4
+    assert all(hs[2].address not in c for s in sessions.values() for c in s.commands)  # dead peer not probed
+
+    def bad_key(address: str, _: SSHSettings) -> FakeSession:
+        if address == hs[1].address:
+            raise ConnectError("host-key", "host key CHANGED", "find out why")
+        return sessions[address]
+
+    rep = run_smoke(_inventory(hs), None, C.SmokeSettings(), ssh=ssh, checks=sel, connector=bad_key)
+    assert int(rep.exit_code()) == 2
+    assert rep.failures()[0][1].detail == "host key CHANGED"
+    # one connection per host: the connector is called once per host
+    calls: list[str] = []
+
+    def counting(address: str, _: SSHSettings) -> FakeSession:
+        calls.append(address)
+        return sessions.get(address, sessions[hs[0].address])
+
+    run_smoke(_inventory(hs), None, C.SmokeSettings(), ssh=ssh, checks=C.ALL_CHECKS, connector=counting)
+    assert sorted(calls) == sorted(h.address for h in hs)
