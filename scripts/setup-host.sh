@@ -50,6 +50,11 @@ if [[ ! -f $conf ]] || [[ "$(cat "$conf")" != "$want" ]]; then
     printf '%s\n' "$want" >"$conf"
 fi
 
+# Lab hosts and Molecule instances share this kernel and cannot load modules themselves: the
+# overlay (calico role, smoke checks) needs vxlan loaded here.
+modprobe vxlan 2>/dev/null || grep -qw vxlan /proc/modules || [[ -d /sys/module/vxlan ]] ||
+    echo "setup-host.sh: warning: the vxlan module is not available; the overlay tests will fail" >&2
+
 # State and cache for the lab image (pyctl.dev.lab keys both by the image definition's hash).
 install -d -m 0755 /var/lib/pyctl-dev/cache
 
