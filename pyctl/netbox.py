@@ -33,9 +33,9 @@ DEFAULT_RETRIES = 4
 PAGE_SIZE = 5000  # GraphQL page; NetBox's MAX_PAGE_SIZE must allow it
 
 _DEVICES = """
-query Devices($site: String!, $offset: Int!, $limit: Int!) {
-  device_list(filters: {site: {slug: {exact: $site}}}, pagination: {offset: $offset, limit: $limit}) {
-    name status
+query Devices($site: String!, $start: Int!, $limit: Int!) {
+  device_list(filters: {site: {slug: {exact: $site}}}, pagination: {start: $start, limit: $limit}) {
+    id name status
     role { slug }
     device_type { slug }
     rack { name }
@@ -46,18 +46,18 @@ query Devices($site: String!, $offset: Int!, $limit: Int!) {
 }"""
 
 _POD_NICS = """
-query PodNics($site: String!, $tag: String!, $offset: Int!, $limit: Int!) {
+query PodNics($site: String!, $tag: String!, $start: Int!, $limit: Int!) {
   interface_list(filters: {device: {site: {slug: {exact: $site}}}, tags: {slug: {exact: $tag}}},
-                 pagination: {offset: $offset, limit: $limit}) {
-    name mtu
+                 pagination: {start: $start, limit: $limit}) {
+    id name mtu
     device { name }
   }
 }"""
 
 _PREFIXES = """
-query Prefixes($offset: Int!, $limit: Int!) {
-  prefix_list(pagination: {offset: $offset, limit: $limit}) {
-    prefix status
+query Prefixes($start: Int!, $limit: Int!) {
+  prefix_list(pagination: {start: $start, limit: $limit}) {
+    id prefix status
     role { slug }
     vrf { name }
     scope { __typename ... on SiteType { slug } }
@@ -151,11 +151,14 @@ class NetBox:
                           f"(tried {self.settings.retries + 1} times)")
 
     def _graphql(self, what: str, query: str, variables: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        # Cursor pagination (NetBox 4.3+: `start` = the lowest primary key of the page): each page is
+        # an index range scan. Offset pagination re-filters every row before the offset on every
+        # page, which made 30,000 devices take 17x the time of 3,000 instead of 10x.
         rows: list[dict[str, Any]] = []
-        offset = 0
+        start = 0
         while True:
             body = self._request(what, "POST", "/graphql/",
-                                 json={"query": query, "variables": {**variables, "offset": offset,
+                                 json={"query": query, "variables": {**variables, "start": start,
                                                                      "limit": PAGE_SIZE}})
             if body.get("errors"):
                 msgs = "; ".join(str(e.get("message")) for e in body["errors"])
@@ -164,7 +167,7 @@ class NetBox:
             rows.extend(page)
             if len(page) < PAGE_SIZE:
                 return rows
-            offset += PAGE_SIZE
+            start = int(page[-1]["id"]) + 1
 
     # --- reads -------------------------------------------------------------------------------
 

@@ -196,3 +196,15 @@ def test_missing_custom_field_is_named(netbox_bed: NetBoxBed, netbox_writer: Any
         "  - NetBox has no custom field mig_layout on dcim.device "
         "(pyctl reads: cluster, gpu_model, gpu_count, nvswitch, mig_layout)",
     ]
+
+
+def test_every_page_is_read_with_cursor_pagination(netbox_bed: NetBoxBed, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyctl import netbox as client
+
+    monkeypatch.setattr(client, "PAGE_SIZE", 4)
+    settings = client.Settings(url=netbox_bed.url, token=netbox_bed.token)
+    records = client.NetBox(settings).site_records("dc2")
+    assert len(records.devices) == 21
+    assert len({d.name for d in records.devices}) == 21
+    assert sum(len(d.pod_interfaces) for d in records.devices) == 21
+    assert len(records.prefixes) >= 20
