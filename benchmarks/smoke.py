@@ -85,7 +85,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="pyctl-bench-") as tmp:
             inv_dir = ansible_inventory(inventory, Path(tmp))
             t0 = time.monotonic()
-            smoke = sh(PY, "-m", "pyctl.smoke_cli", "lab", "--json", *CHECKS, env=env)
+            smoke = sh(PY, "-m", "pyctl", "smoke", "lab", "--json", *CHECKS, env=env)
             pyctl_s = time.monotonic() - t0
             doc = json.loads(smoke.stdout)
             t0 = time.monotonic()

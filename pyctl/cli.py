@@ -17,7 +17,7 @@ from typing import Any
 
 from pyctl import inventory as inv_mod
 from pyctl import smoke_cli, tco_cli
-from pyctl.errors import ConfigError, ExitCode, PyctlError
+from pyctl.errors import ConfigError, ExitCode, PyctlError, report
 
 EPILOG = """\
 examples:
@@ -573,12 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(handlers[args.command](args))
     except PyctlError as exc:
-        _eprint(f"pyctl: error: {exc.message}")
-        for problem in exc.problems:
-            _eprint(f"  - {problem}")
-        if getattr(args, "json", False):
-            print(json.dumps({"ok": False, "error": exc.message, "problems": exc.problems,
-                              "exit_code": int(exc.exit_code)}, indent=2))
+        report(exc, as_json=getattr(args, "json", False))
         return int(exc.exit_code)
     except KeyboardInterrupt:
         _eprint("pyctl: interrupted")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from enum import IntEnum
 
 
@@ -23,6 +25,17 @@ class PyctlError(Exception):
         super().__init__(message)
         self.message = message
         self.problems = problems or []
+
+
+def report(exc: PyctlError, *, as_json: bool) -> None:
+    """How every pyctl command reports an error: the message and each problem on stderr, and with
+    ``--json`` one JSON document on stdout as well (DESIGN.md, "Contracts")."""
+    print(f"pyctl: error: {exc.message}", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"ok": False, "error": exc.message, "problems": exc.problems,
+                          "exit_code": int(exc.exit_code)}, indent=2))
 
 
 class ConfigError(PyctlError):

@@ -138,24 +138,3 @@ def run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace],
     if code == ExitCode.UNREACHABLE:
         _eprint(f"pyctl: unreachable: {', '.join(report.unreachable)}")
     return int(code)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pyctl.smoke_cli DC ...``: the same command without pyctl.cli (benchmarks, tests)."""
-    from pyctl import cli  # noqa: PLC0415
-    from pyctl.errors import PyctlError  # noqa: PLC0415
-
-    parser = argparse.ArgumentParser(prog="pyctl")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["smoke", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return handler(cli.load_inventory, cli._plan_settings)(args)
-    except PyctlError as exc:
-        _eprint(f"pyctl: error: {exc.message}")
-        for problem in exc.problems:
-            _eprint(f"  - {problem}")
-        return int(exc.exit_code)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pyctl.errors import ConfigError, ExitCode, PyctlError
+from pyctl.errors import ConfigError, ExitCode, PyctlError, report
 
 if TYPE_CHECKING:
     from pyctl.inventory import Inventory
@@ -132,12 +132,7 @@ def run(args: argparse.Namespace, load_inventory: Callable[[str], Inventory]) ->
     try:
         return _run(args, load_inventory)
     except PyctlError as exc:
-        _eprint(f"pyctl: error: {exc.message}")
-        for problem in exc.problems:
-            _eprint(f"  - {problem}")
-        if getattr(args, "json", False):
-            print(json.dumps({"ok": False, "error": exc.message, "problems": exc.problems,
-                              "exit_code": int(exc.exit_code)}, indent=2))
+        report(exc, as_json=getattr(args, "json", False))
         return int(exc.exit_code)
 
 

@@ -11,13 +11,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
-
 try:
     from pyctl import calico
+    from pyctl.ansible_filters import as_filter
 except ImportError:  # run from a checkout without pyctl installed: the package sits two levels up
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from pyctl import calico
+    from pyctl.ansible_filters import as_filter
 
 DOCUMENTATION = r"""
 name: pyctl_calico
@@ -219,18 +219,6 @@ _value:
 }
 
 
-def _wrap(func: Callable[..., Any]) -> Callable[..., Any]:
-    def filt(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise AnsibleFilterError(f"{filt.__name__}: {exc}") from exc
-
-    filt.__name__ = func.__name__
-    filt.__doc__ = func.__doc__
-    return filt
-
-
 def _plain(value: Any) -> Any:
     """Ansible's tagged strings, ints and lazy containers as plain Python (for jsonschema and to_nice_yaml)."""
     if isinstance(value, Mapping):
@@ -281,4 +269,4 @@ class FilterModule:
     """pyctl.calico as Jinja2 filters."""
 
     def filters(self) -> dict[str, Callable[..., Any]]:
-        return {name: _wrap(f) for name, f in FILTERS.items()}
+        return {name: as_filter(f) for name, f in FILTERS.items()}

@@ -11,13 +11,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
-
 try:
     from pyctl import gpu
+    from pyctl.ansible_filters import as_filter
 except ImportError:  # run from a checkout without pyctl installed: the package sits two levels up
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from pyctl import gpu
+    from pyctl.ansible_filters import as_filter
 
 DOCUMENTATION = r"""
 name: pyctl_gpu
@@ -129,18 +129,6 @@ _value:
 }
 
 
-def _wrap(func: Callable[..., Any]) -> Callable[..., Any]:
-    def filt(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise AnsibleFilterError(f"{filt.__name__}: {exc}") from exc
-
-    filt.__name__ = func.__name__
-    filt.__doc__ = func.__doc__
-    return filt
-
-
 def pyctl_mig_layout_problems(model: str, layout: Mapping[str, int] | None = None) -> list[str]:
     if layout is not None and not isinstance(layout, Mapping):
         return [f"MIG layout must map MIG profiles to counts, e.g. {{\"1g.10gb\": 7}}; got {layout!r}"]
@@ -176,4 +164,4 @@ class FilterModule:
     """pyctl GPU rules as Jinja2 filters."""
 
     def filters(self) -> dict[str, Callable[..., Any]]:
-        return {name: _wrap(f) for name, f in FILTERS.items()}
+        return {name: as_filter(f) for name, f in FILTERS.items()}

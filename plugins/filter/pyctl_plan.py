@@ -11,12 +11,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
-
 try:
+    from pyctl.ansible_filters import as_filter
     from pyctl.plan import control_plane, etcd, ipam, mtu
 except ImportError:  # run from a checkout without pyctl installed: the package sits two levels up
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from pyctl.ansible_filters import as_filter
     from pyctl.plan import control_plane, etcd, ipam, mtu
 
 DOCUMENTATION = r"""
@@ -398,18 +398,6 @@ _value:
 }
 
 
-def _wrap(func: Callable[..., Any]) -> Callable[..., Any]:
-    def filt(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise AnsibleFilterError(f"{filt.__name__}: {exc}") from exc
-
-    filt.__name__ = func.__name__
-    filt.__doc__ = func.__doc__
-    return filt
-
-
 def pyctl_encapsulation_overhead(encapsulation: str, family: str = "ipv4") -> int:
     return mtu.encapsulation_overhead(encapsulation, family)
 
@@ -485,4 +473,4 @@ class FilterModule:
     """pyctl plan rules as Jinja2 filters."""
 
     def filters(self) -> dict[str, Callable[..., Any]]:
-        return {name: _wrap(f) for name, f in FILTERS.items()}
+        return {name: as_filter(f) for name, f in FILTERS.items()}
