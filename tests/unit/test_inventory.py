@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any
 
 import pytest
@@ -18,6 +19,14 @@ from pyctl.inventory import (
     build,
 )
 
+# Default addresses never repeat (and stay clear of the 10.0.x addresses tests give explicitly).
+_ADDRESSES = itertools.count(1)
+
+
+def _next_address() -> str:
+    n = next(_ADDRESSES)
+    return f"10.9.{n // 250}.{n % 250 + 1}/16"
+
 
 def device(name: str, role: str = "gpu-worker", *, cluster: str | None = "c1", ip: str | None = None,
            mtu: int | None = 9000, nics: tuple[InterfaceRecord, ...] | None = None, **cf: Any) -> DeviceRecord:
@@ -27,7 +36,7 @@ def device(name: str, role: str = "gpu-worker", *, cluster: str | None = "c1", i
     fields.update(cf)
     return DeviceRecord(
         name=name, role=role, device_type="hgx-h100-8gpu", rack="r01", platform="ubuntu-2204", status="active",
-        primary_ip4=ip if ip is not None else f"10.0.0.{abs(hash(name)) % 200 + 10}/24",
+        primary_ip4=ip if ip is not None else _next_address(),
         custom_fields=fields,
         pod_interfaces=nics if nics is not None else (InterfaceRecord("ens1f0", mtu),),
     )
