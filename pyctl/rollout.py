@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pyctl.errors import ConfigError, ExitCode, PyctlError
+from pyctl.procs import process_running
 
 
 @dataclass(frozen=True)
@@ -124,19 +125,6 @@ def new_state(dc: str, phase_hosts: Sequence[tuple[Phase, list[str]]], sizes: Se
 
 # --- the lock ----------------------------------------------------------------------------------
 
-def _pid_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 class DcLock:
     """``runs/<dc>/rollout.lock``: who holds it (user, host, pid) and since when. A lock whose
     process is gone on this host is stale and taken over, with a warning."""
@@ -154,7 +142,7 @@ class DcLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self._holder()
-                if holder.get("host") == me["host"] and not _pid_running(int(holder.get("pid", 0))):
+                if holder.get("host") == me["host"] and not process_running(int(holder.get("pid", 0))):
                     self.warn(f"taking over a stale lock of pid {holder.get('pid')} (since {holder.get('since')})")
                     self.path.unlink(missing_ok=True)
                     continue

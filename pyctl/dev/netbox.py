@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pyctl.procs import process_running
+
 NETBOX_VERSION = "4.7.3"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -111,22 +113,6 @@ def _pid_alive(pidfile: Path) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return pid if process_running(pid) else None
-
-
-def process_running(pid: int) -> bool:
-    """True while ``pid`` runs. A zombie counts as ended: daemons we start are re-parented to an
-    init that may never reap them (as in some sandboxes), yet they have stopped all the same."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
 
 
 def _port_open(port: int) -> bool:
