@@ -15,8 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from pyctl import artifacts_cli, drift_cli, rollout_cli, smoke_cli, tco_cli
 from pyctl import inventory as inv_mod
-from pyctl import smoke_cli, tco_cli
 from pyctl.errors import ConfigError, ExitCode, PyctlError, report
 
 EPILOG = """\
@@ -99,31 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--json", action="store_true", help="print the per-host report as one JSON document")
     _add_netbox_flags(p_run)
 
-    p_ro = sub.add_parser(
-        "rollout", help="roll the roles out to a data center: plan, canary, batches, resumable",
-        description="Read the data center from NetBox, validate it, compute the plan (printed), then run the "
-        "phases preflight → gpu → etcd → control_plane → calico on growing batches of hosts: a canary, then "
-        "batch sizes as Ansible's serial reads them. etcd members go one at a time. A batch with more failed or "
-        "unreachable hosts than --max-fail stops the rollout; state is saved after every batch and --resume "
-        "continues at the first unfinished one. One rollout per data center at a time (a lock in runs/<dc>/).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  pyctl rollout dc2 --dry-run\n  pyctl rollout lab --yes\n"
-        "  pyctl rollout lab --yes --phase preflight --batches 1,50%% --max-fail 1\n  pyctl rollout lab --resume --yes")
-    p_ro.add_argument("dc", help="data center: the NetBox site slug")
-    p_ro.add_argument("--yes", action="store_true", help="go on after the plan without asking")
-    p_ro.add_argument("--dry-run", action="store_true", help="print the plan and the batches, change nothing")
-    p_ro.add_argument("--resume", action="store_true", help="continue the last stopped or interrupted rollout")
-    p_ro.add_argument("--phase", action="append", choices=[ph.name for ph in _phases()], metavar="PHASE",
-                      help="run only this phase (repeatable): " + ", ".join(ph.name for ph in _phases()))
-    p_ro.add_argument("--limit", metavar="HOSTS", help="comma-separated hosts or groups to include")
-    p_ro.add_argument("--batches", default="1,10%,25%,100%", metavar="SIZES",
-                      help="batch sizes, counts or percentages; the last repeats (default: %(default)s)")
-    p_ro.add_argument("--max-fail", type=int, default=0, metavar="N",
-                      help="failed or unreachable hosts a batch may have before the rollout stops (default 0)")
-    p_ro.add_argument("--settings", metavar="FILE",
-                      help="site policy YAML (default: inventories/<dc>/group_vars/all/pyctl.yml if present)")
-    p_ro.add_argument("--json", action="store_true", help="print the final state as one JSON document")
-    _add_netbox_flags(p_ro)
+    rollout_cli.add_parser(sub)
+    drift_cli.add_parsers(sub)
 
     p_dev = sub.add_parser("dev", help="local test beds: NetBox (and the lab hosts)",
                            description="Start, stop and seed the local test beds that tests and the demo use.")
@@ -144,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_lab.add_argument("action", choices=["up", "down", "status"])
     p_lab.add_argument("hosts", nargs="?", type=int, default=5, help="with up: how many hosts (default 5)")
     p_lab.add_argument("--json", action="store_true", help="machine-readable output")
+    artifacts_cli.add_dev_parser(dev_sub)
     smoke_cli.add_parser(sub)
+    artifacts_cli.add_parser(sub)
     tco_cli.add_parser(sub)
     return parser
 
@@ -217,9 +196,10 @@ def _plan_settings(args: argparse.Namespace) -> Any:
     from pyctl.plan import load_settings
     from pyctl.rundir import REPO
 
-    path = Path(args.settings) if args.settings else REPO / "inventories" / args.dc / "group_vars" / "all" / "pyctl.yml"
+    given = getattr(args, "settings", None)
+    path = Path(given) if given else REPO / "inventories" / args.dc / "group_vars" / "all" / "pyctl.yml"
     if not path.exists():
-        if args.settings:
+        if given:
             raise ConfigError(f"settings file not found: {path}")
         return load_settings({})
     try:
@@ -267,118 +247,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-# --- rollout ----------------------------------------------------------------------------------
-
-def _phases() -> Any:
-    from pyctl.rollout import PHASES
-
-    return PHASES
-
-
-def _resolve_limit(limit: str | None, listing: dict[str, Any]) -> set[str] | None:
-    if not limit:
-        return None
-    hosts: set[str] = set()
-    for item in (i.strip() for i in limit.split(",") if i.strip()):
-        if item in listing["_meta"]["hostvars"]:
-            hosts.add(item)
-        elif item in listing and item != "_meta":
-            hosts.update(listing[item].get("hosts", []))
-        else:
-            raise ConfigError(f"--limit: {item!r} is neither a host nor a group of this data center")
-    return hosts
-
-
-def cmd_rollout(args: argparse.Namespace) -> int:
-    import shutil
-    import sys as _sys
-
-    from pyctl import rollout
-    from pyctl.netbox import NetBox, settings_from_env
-    from pyctl.plan import compute_plan, group_vars
-    from pyctl.rundir import REPO, new_run_dir, runs_root, write_json
-    from pyctl.runner import run_playbook
-
-    sizes = rollout.parse_batch_sizes(args.batches)
-    if args.max_fail < 0:
-        raise ConfigError(f"--max-fail must be 0 or more, got {args.max_fail}")
-    settings = _plan_settings(args)
-    records = NetBox(settings_from_env(url=args.netbox_url, token_file=args.token_file)).site_records(args.dc)
-    inventory = inv_mod.build(records)
-    plan = compute_plan(inventory, settings)
-    if plan.violations:
-        raise ConfigError(f"the plan for {args.dc} breaks {len(plan.violations)} rule(s)", problems=plan.violations)
-    listing = inv_mod.ansible_inventory(inventory)
-    wanted = _resolve_limit(args.limit, listing)
-    state_path = runs_root() / args.dc / "rollout-state.json"
-
-    phases = [ph for ph in rollout.PHASES if not args.phase or ph.name in args.phase]
-    if args.resume:
-        if not state_path.exists():
-            raise ConfigError(f"nothing to resume: no rollout state in {state_path}")
-        state = rollout.RolloutState.from_dict(json.loads(state_path.read_text()))
-        if state.status == "done":
-            raise ConfigError(f"nothing to resume: the last rollout of {args.dc} finished ({state.started})")
-    else:
-        phase_hosts = []
-        for ph in phases:
-            everyone = list(listing["_meta"]["hostvars"])
-            group = everyone if ph.hosts == "all" else listing.get(ph.hosts, {}).get("hosts", [])
-            hosts = [h for h in sorted(group) if wanted is None or h in wanted]
-            if hosts:
-                phase_hosts.append((ph, hosts))
-        state = rollout.new_state(args.dc, phase_hosts, sizes)
-    by_name = {ph.name: ph for ph in rollout.PHASES}
-    for ps in state.phases:
-        if not (REPO / "playbooks" / by_name[ps.name].playbook).exists():
-            raise ConfigError(f"phase {ps.name}: playbook not found: playbooks/{by_name[ps.name].playbook}")
-
-    _eprint(f"rollout of {args.dc}: {len(inventory.hosts)} hosts in {len(inventory.clusters)} clusters; plan OK "
-            f"({len(plan.warnings)} warnings, {len(plan.findings)} findings)")
-    for ps in state.phases:
-        todo = [b for b in ps.batches if not b.done]
-        _eprint(f"  {ps.name:<14} {len(ps.batches)} batches: "
-                + " → ".join(str(len(b.hosts)) + ("✓" if b.done else "") for b in ps.batches)
-                + ("" if todo else "  (done)"))
-    if args.dry_run:
-        if args.json:
-            print(json.dumps({"dry_run": True, **state.to_dict()}, indent=2))
-        return ExitCode.OK
-    if not args.yes:
-        if not _sys.stdin.isatty():
-            raise ConfigError("not a terminal: pass --yes to go on after the plan")
-        if input("go on? [y/N] ").strip().lower() not in ("y", "yes"):
-            _eprint("nothing changed")
-            return ExitCode.OK
-
-    lock = rollout.DcLock(runs_root() / args.dc / "rollout.lock", warn=lambda m: _eprint(f"pyctl: warning: {m}"))
-    with lock:
-        run_dir = new_run_dir(args.dc, "rollout")
-        write_json(run_dir / "plan.json", plan.to_dict())
-        inv_dir = run_dir / "inventory"
-        inv_dir.mkdir()
-        (inv_dir / "hosts.json").write_text(json.dumps(_script_to_yaml_inventory(listing), indent=2))
-        site_vars = REPO / "inventories" / args.dc / "group_vars"
-        if site_vars.is_dir():
-            shutil.copytree(site_vars, inv_dir / "group_vars")
-        for group, variables in group_vars(plan).items():
-            write_json(inv_dir / "group_vars" / f"{group}.json", variables)
-
-        def run_batch(phase: Any, hosts: list[str]) -> Any:
-            result = run_playbook(phase.playbook, inventory=inv_dir, dc=args.dc, verb=f"rollout-{phase.name}",
-                                  limit=hosts, forks=min(len(hosts), 50) or 1)
-            return rollout.BatchResult(failed=result.failed_hosts, unreachable=result.unreachable_hosts,
-                                       canceled=result.canceled, run_dir=str(result.run_dir))
-
-        code = rollout.execute(state, state_path, run_batch, max_fail=args.max_fail, say=_eprint)
-    hosts_total = len(listing["_meta"]["hostvars"])
-    write_json(run_dir / "state.json", state.to_dict())
-    if args.json:
-        print(json.dumps({**state.to_dict(), "run_dir": str(run_dir), "exit_code": int(code)}, indent=2))
-    _eprint(f"rollout {state.status}: {hosts_total} hosts; state {state_path}; run {run_dir}")
-    return int(code)
-
-
 # --- run --------------------------------------------------------------------------------------
 
 def _extra_vars(values: list[str]) -> dict[str, Any]:
@@ -416,26 +284,33 @@ def _progress_printer(started: float) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     import shutil
+    import tempfile
+    from pathlib import Path
 
-    from pyctl.rundir import REPO
+    from pyctl import site as site_mod
     from pyctl.runner import run_playbook
 
     extra = _extra_vars(args.extra_var)
     if args.forks is not None and args.forks < 1:
         raise ConfigError(f"--forks must be at least 1, got {args.forks}")
-    inventory = load_inventory(args)
-    listing = inv_mod.ansible_inventory(inventory)
-    hosts = len(listing["_meta"]["hostvars"])
-    # The site's group_vars (policy, connection settings) travel with the inventory the run records.
-    inv_dir = _inventory_dir(listing, REPO / "inventories" / args.dc / "group_vars", shutil)
+    site = site_mod.load(args.dc, load_inventory(args), _plan_settings(args), require_plan=False)
+    if site.plan is None:
+        _eprint(f"pyctl: warning: the plan of {args.dc} breaks a rule (see `pyctl plan {args.dc}`); "
+                "the run gets the site's group_vars without the plan's")
+    hosts = len(site.hosts)
+    # The site's and the plan's group_vars travel with the inventory, as in a rollout.
+    tmp = Path(tempfile.mkdtemp(prefix="pyctl-inv-"))
+    inv_dir = site_mod.write_inventory_dir(site, tmp / "inventory")
     started = time.monotonic()
     _eprint(f"running {args.playbook} on {hosts} hosts of {args.dc}{' (check mode)' if args.check else ''}")
-    result = run_playbook(
-        args.playbook if args.playbook.endswith((".yml", ".yaml")) else f"{args.playbook}.yml",
-        inventory=inv_dir, dc=args.dc, verb=f"run-{_slug(args.playbook)}", limit=args.limit, tags=args.tags,
-        check=args.check, diff=args.diff, extravars=extra or None, forks=args.forks or min(max(hosts, 1), 50),
-        on_event=_progress_printer(started))
-    shutil.rmtree(inv_dir.parent, ignore_errors=True)
+    try:
+        result = run_playbook(
+            args.playbook if args.playbook.endswith((".yml", ".yaml")) else f"{args.playbook}.yml",
+            inventory=inv_dir, dc=args.dc, verb=f"run-{_slug(args.playbook)}", limit=args.limit, tags=args.tags,
+            check=args.check, diff=args.diff, extravars=extra or None, forks=args.forks or min(max(hosts, 1), 50),
+            on_event=_progress_printer(started))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     report = {"dc": args.dc, "playbook": args.playbook, "run_dir": str(result.run_dir), "status": result.status,
               "exit_code": int(result.exit_code()), "seconds": round(time.monotonic() - started, 1),
               "hosts": {h: r.as_dict() for h, r in sorted(result.hosts.items())}}
@@ -453,30 +328,6 @@ def _slug(playbook: str) -> str:
     from pathlib import Path
 
     return Path(playbook).name.removesuffix(".yml").removesuffix(".yaml")
-
-
-def _inventory_dir(listing: dict[str, Any], group_vars: Any, shutil: Any) -> Any:
-    import tempfile
-    from pathlib import Path
-
-    tmp = Path(tempfile.mkdtemp(prefix="pyctl-inv-"))
-    inv_dir = tmp / "inventory"
-    inv_dir.mkdir()
-    (inv_dir / "hosts.json").write_text(json.dumps(_script_to_yaml_inventory(listing), indent=2))
-    if group_vars.is_dir():
-        shutil.copytree(group_vars, inv_dir / "group_vars")
-    return inv_dir
-
-
-def _script_to_yaml_inventory(listing: dict[str, Any]) -> dict[str, Any]:
-    """``ansible-inventory --list`` shape to the YAML/JSON inventory file shape Ansible loads from a dir."""
-    hostvars = listing["_meta"]["hostvars"]
-    children: dict[str, Any] = {}
-    for group, body in listing.items():
-        if group in ("_meta", "all"):
-            continue
-        children[group] = {"hosts": {h: None for h in body.get("hosts", [])}}
-    return {"all": {"hosts": hostvars, "children": children}}
 
 
 def render_run(report: dict[str, Any]) -> str:
@@ -497,6 +348,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from pyctl.dev import netbox as bed_mod
     from pyctl.dev import seed
 
+    if args.dev_command == "mirror":
+        return artifacts_cli.dev_handler(args)
     bed = bed_mod.Bed.from_env()
     if args.dev_command == "lab":
         return cmd_dev_lab(args, bed)
@@ -532,7 +385,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_dev_lab(args: argparse.Namespace, bed: Any) -> int:
     from dataclasses import asdict
 
-    from pyctl.dev import lab, seed
+    from pyctl.dev import lab, mirror, seed
     from pyctl.dev import netbox as bed_mod
 
     started = time.monotonic()
@@ -541,14 +394,23 @@ def cmd_dev_lab(args: argparse.Namespace, bed: Any) -> int:
         records = [(h.name, f"{h.ip}/{lab.SUBNET.prefixlen}", lab.nic_mtu(h.name)) for h in hosts]
         try:
             bed_mod.up(bed)
-            bed_mod.load(bed, {"dataset": seed.lab(records)})
+            spec = seed.lab(records)
+            bed_mod.load(bed, {"dataset": spec})
         except bed_mod.DevError as exc:
             raise ConfigError(f"lab hosts are up, but registering them in NetBox failed: {exc}") from exc
+        for device in spec["devices"]:  # the hardware boundary: emulated GPUs as NetBox has them
+            cf = device["custom_fields"]
+            lab.emulate_gpus(device["name"], cf if cf.get("gpu_count") else None)
+        try:  # the lab's artifact mirror, where the hosts reach it (inventories/lab/group_vars/all/mirror.yml)
+            mirror_state = mirror.up("lab")
+        except mirror.MirrorError as exc:
+            raise ConfigError(f"lab hosts are up, but the lab's artifact mirror did not start: {exc}") from exc
         registered = [{**asdict(h), "mtu": mtu} for h, (_, _, mtu) in zip(hosts, records, strict=True)]
-        result: dict[str, Any] = {"hosts": registered, "netbox_site": "lab",
+        result: dict[str, Any] = {"hosts": registered, "netbox_site": "lab", "mirror": mirror_state["urls"],
                                   "seconds": round(time.monotonic() - started, 1)}
     elif args.action == "down":
         result = {"removed": lab.down()}
+        mirror.down("lab")
     else:
         result = {"hosts": [asdict(h) for h in lab.status()]}
     if args.json:
@@ -567,8 +429,11 @@ def cmd_dev_lab(args: argparse.Namespace, bed: Any) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"inventory": cmd_inventory, "plan": cmd_plan, "run": cmd_run, "rollout": cmd_rollout,
+    handlers = {"inventory": cmd_inventory, "plan": cmd_plan, "run": cmd_run,
+                "rollout": rollout_cli.handler(load_inventory, _plan_settings),
+                **drift_cli.handlers(load_inventory, _plan_settings),
                 "smoke": smoke_cli.handler(load_inventory, _plan_settings), "tco": tco_cli.handler(load_inventory),
+                "artifacts": artifacts_cli.handler(load_inventory),
                 "dev": cmd_dev}
     try:
         return int(handlers[args.command](args))

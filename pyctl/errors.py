@@ -38,6 +38,12 @@ def report(exc: PyctlError, *, as_json: bool) -> None:
                           "exit_code": int(exc.exit_code)}, indent=2))
 
 
+class CheckFailed(PyctlError):
+    """A check that must pass before anything changes did not (e.g. the mirrors lack an artifact)."""
+
+    exit_code = ExitCode.FAILED
+
+
 class ConfigError(PyctlError):
     """Bad configuration: a missing token, a bad URL, a bad option value."""
 

@@ -2,8 +2,11 @@
 
 A rollout runs the phase playbooks in order on growing batches of hosts: a canary first, then
 batch sizes as Ansible's ``serial`` reads them (``1,10%,25%,100%``: one host, then 10 % of the
-phase's hosts, then 25 %, then the rest; the last size repeats). etcd members always go one at a
-time, so a quorum is never at risk. A batch with more failed or unreachable hosts than
+phase's hosts, then 25 %, then the rest; the last size repeats). etcd members change one at a time,
+so a quorum is never at risk: the phase runs the members as one batch because a cluster can only be
+formed or joined with its peers present, and the etcd role restarts them one by one, each only after
+the cluster is healthy again (roles/etcd/tasks/rolling_restart.yml). The last phase, ``smoke``, runs
+pyctl's own checks over SSH on every host. A batch with more failed or unreachable hosts than
 ``max_fail`` stops the rollout. State is written after every batch; ``resume`` skips every batch
 that finished. Only :mod:`pyctl.runner` runs Ansible; this module decides what runs when.
 """
@@ -28,17 +31,19 @@ from pyctl.procs import process_running
 @dataclass(frozen=True)
 class Phase:
     name: str
-    playbook: str
+    playbook: str | None  # None: not a playbook (smoke runs pyctl's checks)
     hosts: str  # an inventory group
-    one_at_a_time: bool = False
+    one_batch: bool = False  # every host of the phase in one batch
 
 
 PHASES: tuple[Phase, ...] = (
     Phase("preflight", "preflight.yml", "all"),
     Phase("gpu", "gpu.yml", "role_gpu_worker"),
-    Phase("etcd", "etcd.yml", "role_etcd", one_at_a_time=True),  # quorum: one member at a time
+    # One batch: the role changes one member at a time itself (rolling restarts behind a health gate).
+    Phase("etcd", "etcd.yml", "role_etcd", one_batch=True),
     Phase("control_plane", "control_plane.yml", "role_control_plane"),
     Phase("calico", "calico.yml", "role_gpu_worker"),
+    Phase("smoke", None, "all", one_batch=True),
 )
 DEFAULT_BATCHES = "1,10%,25%,100%"
 
@@ -118,7 +123,7 @@ class RolloutState:
 def new_state(dc: str, phase_hosts: Sequence[tuple[Phase, list[str]]], sizes: Sequence[str]) -> RolloutState:
     phases = []
     for phase, hosts in phase_hosts:
-        split = [[h] for h in hosts] if phase.one_at_a_time else batches(hosts, sizes)
+        split = [list(hosts)] if phase.one_batch else batches(hosts, sizes)
         phases.append(PhaseState(phase.name, [BatchState(b) for b in split]))
     return RolloutState(dc=dc, started=datetime.now(UTC).isoformat(timespec="seconds"), phases=phases)
 
@@ -173,6 +178,7 @@ class BatchResult:
     unreachable: list[str]
     canceled: bool
     run_dir: str
+    reasons: dict[str, str] = field(default_factory=dict)  # host -> why it failed (the first failure)
 
 
 RunBatch = Callable[[Phase, list[str]], BatchResult]
@@ -202,6 +208,9 @@ def execute(state: RolloutState, state_path: Path, run_batch: RunBatch, *, max_f
                 say(f"interrupted in {ps.name} batch {i}: state saved; `--resume` runs this batch again")
                 return ExitCode.INTERRUPTED
             bad = len(result.failed) + len(result.unreachable)
+            for host in result.failed + result.unreachable:
+                say(f"  {'UNREACHABLE' if host in result.unreachable else 'FAILED'} {host}: "
+                    f"{result.reasons.get(host, 'see ' + result.run_dir)}")
             if bad > max_fail:
                 state.status = "stopped"
                 state.save(state_path)

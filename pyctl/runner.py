@@ -11,6 +11,7 @@ messages, and hands a small :class:`Progress` to the caller's callback.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import os
 import re
@@ -70,6 +71,19 @@ class TaskFailure:
     ignored: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A task that changed (or, in check mode, would change) a host: what Ansible reported of it."""
+
+    task: str
+    role: str | None
+    action: str | None
+    diff: str  # a unified diff, a state change ("etcd.service: inactive → started"), or ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "role": self.role, "action": self.action, "diff": self.diff}
+
+
 @dataclass(slots=True)
 class HostResult:
     host: str
@@ -81,6 +95,7 @@ class HostResult:
     rescued: int = 0
     ignored: int = 0
     changed_tasks: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     failures: list[TaskFailure] = field(default_factory=list)
 
     @property
@@ -104,6 +119,7 @@ class HostResult:
             "rescued": self.rescued,
             "ignored": self.ignored,
             "changed_tasks": self.changed_tasks,
+            "changes": [c.as_dict() for c in self.changes],
             "failures": [
                 {"task": f.task, "message": f.message, "unreachable": f.unreachable, "ignored": f.ignored}
                 for f in self.failures
@@ -206,6 +222,43 @@ def _failure_message(res: Mapping[str, Any]) -> str:
     return (msg or detail or "failed (no message)").strip()
 
 
+def _unified(entry: Mapping[str, Any]) -> str:
+    if "prepared" in entry and isinstance(entry["prepared"], str):
+        return entry["prepared"].rstrip("\n")
+    before, after = entry.get("before", ""), entry.get("after", "")
+    if not isinstance(before, str) or not isinstance(after, str):
+        before, after = json.dumps(before, indent=1, sort_keys=True), json.dumps(after, indent=1, sort_keys=True)
+    lines = difflib.unified_diff(before.splitlines(), after.splitlines(),
+                                 fromfile=str(entry.get("before_header", "before")),
+                                 tofile=str(entry.get("after_header", "after")), lineterm="")
+    return "\n".join(lines)
+
+
+def describe_change(res: Mapping[str, Any]) -> str:
+    """What changed, for a person: the module's diff(s) as unified diffs (loop items too), or for a
+    service its state change, or ""."""
+    parts: list[str] = []
+    diffs = res.get("diff")
+    for entry in diffs if isinstance(diffs, list) else [diffs] if isinstance(diffs, Mapping) else []:
+        if isinstance(entry, Mapping) and (text := _unified(entry)):
+            parts.append(text)
+    for item in res.get("results") or []:
+        if isinstance(item, Mapping) and item.get("changed"):
+            label = item.get("_ansible_item_label", item.get("item"))
+            text = describe_change({k: v for k, v in item.items() if k != "results"})
+            parts.append(f"[{label}] {text}".rstrip())
+    status = res.get("status")
+    if not parts and isinstance(status, Mapping) and res.get("name"):
+        was = status.get("ActiveState", "?")
+        wanted = res.get("state") or ("enabled" if res.get("enabled") else "")
+        enabled = status.get("UnitFileState")
+        if wanted and wanted != "enabled":
+            parts.append(f"{res['name']}: {was} → {wanted}")
+        elif res.get("enabled") is not None and enabled:
+            parts.append(f"{res['name']}: {enabled} → {'enabled' if res.get('enabled') else 'disabled'}")
+    return "\n".join(parts)
+
+
 class EventCollector:
     """Collects per-host results from ansible-runner events; cheap, since it runs once per task per host."""
 
@@ -247,6 +300,8 @@ class EventCollector:
             if res.get("changed"):
                 result.changed += 1
                 result.changed_tasks.append(task)
+                action = data.get("resolved_action") or data.get("task_action")
+                result.changes.append(Change(task, data.get("role"), action, describe_change(res)))
                 self._emit(Progress("changed", task=task, host=host))
             else:
                 result.ok += 1

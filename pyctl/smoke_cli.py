@@ -103,11 +103,8 @@ def handler(load_inventory: Callable[[argparse.Namespace], Any],
 def run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace], Any],
         plan_settings: Callable[[argparse.Namespace], Any]) -> int:
     from pyctl.plan import compute_plan  # noqa: PLC0415
-    from pyctl.report import render_html, render_terminal  # noqa: PLC0415
-    from pyctl.rundir import new_run_dir, write_json  # noqa: PLC0415
+    from pyctl.report import render_terminal  # noqa: PLC0415
     from pyctl.smoke.checks import select_checks  # noqa: PLC0415
-    from pyctl.smoke.pool import load_ssh_settings  # noqa: PLC0415
-    from pyctl.smoke.runner import run_smoke  # noqa: PLC0415
 
     if args.concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {args.concurrency}")
@@ -117,18 +114,11 @@ def run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace],
         checks = select_checks(args.check)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    ssh = load_ssh_settings(args.dc)
-    settings = smoke_settings(args.dc)
     inventory = load_inventory(args)
     plan = compute_plan(inventory, plan_settings(args))
     _eprint(f"smoke {args.dc}: {len(inventory.hosts)} hosts, {len(checks)} checks, {args.concurrency} at a time")
-    report = run_smoke(inventory, plan, settings, ssh=ssh, concurrency=args.concurrency, timeout=args.timeout,
-                       checks=checks)
-    run_dir = new_run_dir(args.dc, "smoke")
-    report.run_dir = str(run_dir)
-    write_json(run_dir / "report.json", report.to_dict())
-    html = run_dir / "report.html"
-    html.write_text(render_html(report), encoding="utf-8")
+    report, html = smoke(args.dc, inventory, plan, checks=checks, concurrency=args.concurrency,
+                         timeout=args.timeout)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -138,3 +128,26 @@ def run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace],
     if code == ExitCode.UNREACHABLE:
         _eprint(f"pyctl: unreachable: {', '.join(report.unreachable)}")
     return int(code)
+
+
+def smoke(dc: str, inventory: Any, plan: Any, *, checks: Any = None, concurrency: int = 32,
+          timeout: float = 10.0) -> tuple[Any, Path]:
+    """Run the checks on every host of ``inventory``; write ``report.json`` and ``report.html`` into
+    ``runs/<dc>/<time>-smoke/``. Returns the SmokeReport and the HTML path (`pyctl smoke`, and the
+    rollout's last phase)."""
+    from pyctl.report import render_html  # noqa: PLC0415
+    from pyctl.rundir import new_run_dir, write_json  # noqa: PLC0415
+    from pyctl.smoke.checks import ALL_CHECKS  # noqa: PLC0415
+    from pyctl.smoke.pool import load_ssh_settings  # noqa: PLC0415
+    from pyctl.smoke.runner import run_smoke  # noqa: PLC0415
+
+    ssh = load_ssh_settings(dc)
+    settings = smoke_settings(dc)
+    report = run_smoke(inventory, plan, settings, ssh=ssh, concurrency=concurrency, timeout=timeout,
+                       checks=checks if checks is not None else ALL_CHECKS)
+    run_dir = new_run_dir(dc, "smoke")
+    report.run_dir = str(run_dir)
+    write_json(run_dir / "report.json", report.to_dict())
+    html = run_dir / "report.html"
+    html.write_text(render_html(report), encoding="utf-8")
+    return report, html

@@ -260,12 +260,18 @@ def _ensure_network() -> None:
     _podman("network", "create", "--subnet", str(SUBNET), "--gateway", str(GATEWAY), "--label", f"{LABEL}=1", NETWORK)
 
 
+# /proc/sys is read-only in a container: a network namespace's sysctls are fixed when it is created. These are
+# the ones the roles set on a real host (roles/calico/defaults: calico_sysctls), so the roles find them as
+# they want them.
+HOST_SYSCTLS = {"net.ipv4.ip_forward": 1, "net.ipv4.conf.all.rp_filter": 1}
+
+
 def _create(host: LabHost, image: str) -> None:
     _podman(
         "run", "-d", "--name", host.name, "--hostname", host.name,
         "--label", f"{LABEL}=1", "--label", f"{LABEL}.image={image}",
         "--systemd=always", "--network", NETWORK, "--ip", host.ip, "--mac-address", host.mac,
-        "--cap-add", "NET_ADMIN", image,
+        "--cap-add", "NET_ADMIN", *(f"--sysctl={k}={v}" for k, v in HOST_SYSCTLS.items()), image,
     )  # fmt: skip
 
 
@@ -375,6 +381,22 @@ def nic_mtu(name: str, nic: str = "eth0") -> int:
     """The MTU the host's NIC really has (what NetBox is told when the lab registers)."""
     out = _podman("exec", name, "cat", f"/sys/class/net/{nic}/mtu").stdout.strip()
     return int(out)
+
+
+GPU_EMULATION_FILE = "/etc/nvidia-standin/gpus.json"
+
+
+def emulate_gpus(name: str, gpus: dict[str, Any] | None) -> None:
+    """The hardware boundary of the lab: give host ``name`` the GPUs NetBox says it has (model,
+    count, NVSwitch), read by the STAND-IN nvidia-smi/mig-parted once the gpu_driver role installed
+    them. ``None`` removes them (a host without GPUs)."""
+    if gpus is None:
+        _podman("exec", name, "rm", "-f", GPU_EMULATION_FILE)
+        return
+    doc = json.dumps({"model": gpus["gpu_model"], "count": gpus["gpu_count"], "nvswitch": gpus["nvswitch"]})
+    _podman("exec", "-i", name, "sh", "-c",
+            f"mkdir -p {Path(GPU_EMULATION_FILE).parent} && cat > {GPU_EMULATION_FILE}.tmp && "
+            f"mv {GPU_EMULATION_FILE}.tmp {GPU_EMULATION_FILE}", input_text=doc + "\n")
 
 
 def down() -> list[str]:

@@ -64,11 +64,11 @@ class SmokeSettings:
     # RULES.md "etcd": WAL fsync p99 < 10 ms, backend commit p99 < 25 ms.
     etcd_wal_fsync_p99_max_ms: float = 10.0
     etcd_backend_commit_p99_max_ms: float = 25.0
-    # kube-apiserver /readyz with a client certificate.
-    apiserver_url: str = "https://127.0.0.1:6443/readyz"
-    apiserver_ca: str = "/etc/kubernetes/pki/ca.crt"
-    apiserver_cert: str = "/etc/kubernetes/pki/apiserver-smoke-client.crt"
-    apiserver_key: str = "/etc/kubernetes/pki/apiserver-smoke-client.key"
+    # Each hosted kube-apiserver's /readyz (roles/control_plane): tenant i of the plan's control_plane_tenants
+    # listens on port base + i on loopback; its CA and admin client certificate lie in the tenant's PKI dir.
+    apiserver_port_base: int = 6443
+    apiserver_pki_dir: str = "/etc/kubernetes/{tenant}/pki"
+    apiserver_client: str = "admin"
     # The GPU driver every host of the DC runs (roles/gpu_driver gpu_driver_version; "" = not pinned).
     gpu_driver_version: str = ""
     # Overlay devices, the first one present is probed (Calico's by encapsulation, then the lab's).
@@ -109,6 +109,15 @@ class ClusterValues:
     underlay_mtu: int
     overlay_mtu: int | None = None  # the plan's tunnel MTU (workload clusters); None: no overlay planned
     etcd_quota_bytes: int | None = None
+    # Hosted control planes of a management cluster: (tenant, apiserver port, the hosts running it).
+    tenants: tuple[Tenant, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tenant:
+    name: str
+    port: int
+    hosts: tuple[str, ...]
 
 
 @dataclass
@@ -470,6 +479,29 @@ class EtcdLeader(_EtcdCheck):
         return passed(f"leader is {role}, raft term {term}")
 
 
+class EtcdMembers(_EtcdCheck):
+    name = "etcd-members"
+    remedy = ("a member NetBox lists is missing: `pyctl reapply` cannot add it safely; etcdctl member add/remove "
+              "(roles/etcd join), or correct NetBox")
+
+    def run(self, ctx: Context, host: Host) -> CheckResult:
+        res = ctx.cached(etcd_command(ctx.settings, "member list -w json"))
+        if _missing_tool(res):
+            return failed("etcdctl not found — run the etcd phase")
+        if res.rc != 0:
+            return failed(f"etcd does not answer: {res.stdout.strip()[-240:]}")
+        doc = json.loads(res.stdout[res.stdout.index("{"):])
+        members = sorted(m.get("name") or f"(unstarted {m['ID']:x})" for m in doc.get("members", []))
+        netbox = sorted(h.name for h in ctx.cluster.hosts if h.role == ROLE_ETCD)
+        missing = [n for n in netbox if n not in members]
+        extra = [n for n in members if n not in netbox]
+        if missing or extra:
+            parts = ([f"NetBox lists {', '.join(missing)}, not a member"] if missing else []) + (
+                [f"member {', '.join(extra)} is not in NetBox"] if extra else [])
+            return failed("; ".join(parts), members=members, netbox=netbox)
+        return passed(f"{len(members)} members, as NetBox lists them", members=members)
+
+
 class EtcdDbSize(_EtcdCheck):
     name = "etcd-db-size"
     severity: Severity = "warning"
@@ -541,14 +573,30 @@ class ApiserverReadyz(Check):
 
     def run(self, ctx: Context, host: Host) -> CheckResult:
         s = ctx.settings
-        res = ctx.run(https_get_command(s.apiserver_url, s.apiserver_ca, s.apiserver_cert, s.apiserver_key,
-                                        s.http_timeout_s))
-        if res.rc != 0:
-            return failed(f"GET {s.apiserver_url}: no answer ({(res.stderr or res.stdout).strip()[-200:]})")
-        code, body = split_http(res.stdout)
-        if code != 200 or body.strip() != "ok":
-            return failed(f"GET {s.apiserver_url}: HTTP {code} {body.strip()[-200:]}")
-        return passed(f"GET {s.apiserver_url}: 200 ok")
+        mine = [t for t in ctx.cluster.tenants if not t.hosts or host.name in t.hosts]
+        if not mine:
+            return passed("no hosted control plane is planned on this host")
+        bad, good = [], []
+        for t in mine:
+            url = f"https://127.0.0.1:{t.port}/readyz"
+            pki = s.apiserver_pki_dir.format(tenant=t.name)
+            res = ctx.run(https_get_command(url, f"{pki}/ca.crt", f"{pki}/{s.apiserver_client}.crt",
+                                            f"{pki}/{s.apiserver_client}.key", s.http_timeout_s))
+            if res.rc != 0:
+                bad.append(f"{t.name}: GET {url}: no answer ({_oneline(res.stderr or res.stdout)[-160:]})")
+                continue
+            code, body = split_http(res.stdout)
+            if code != 200 or body.strip() != "ok":
+                bad.append(f"{t.name}: GET {url}: HTTP {code} {_oneline(body)[-160:]}")
+            else:
+                good.append(f"{t.name} :{t.port}")
+        if bad:
+            return failed("; ".join(bad))
+        return passed(f"/readyz 200 ok: {', '.join(good)}")
+
+
+def _oneline(text: str) -> str:
+    return " ".join(text.split())
 
 
 # --- pair check: path MTU --------------------------------------------------------------------------
@@ -680,7 +728,7 @@ class PathMtu(Check):
 ALL_CHECKS: tuple[Check, ...] = (
     SshReachable(), TimeSync(), NicMtu(), PathMtu(),
     GpuCount(), GpuModel(), GpuDriver(), GpuPersistence(), GpuEcc(), GpuMig(), FabricManager(),
-    EtcdHealth(), EtcdLeader(), EtcdDbSize(), EtcdDisk(), ApiserverReadyz(),
+    EtcdHealth(), EtcdLeader(), EtcdMembers(), EtcdDbSize(), EtcdDisk(), ApiserverReadyz(),
 )
 CHECK_NAMES = tuple(c.name for c in ALL_CHECKS)
 

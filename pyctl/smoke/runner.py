@@ -25,6 +25,7 @@ from pyctl.smoke.checks import (
     Context,
     HostFacts,
     SmokeSettings,
+    Tenant,
     overlay_facts_command,
     parse_overlay_facts,
 )
@@ -124,8 +125,15 @@ def cluster_values(inventory: Inventory, plan: Any, settings: SmokeSettings) -> 
         out[c.name] = ClusterValues(name=c.name, hosts=c.hosts, underlay_mtu=_plan_value(plan, c, "mtu", "underlay_mtu")
                                     or min(h.underlay_mtu for h in c.hosts),
                                     overlay_mtu=_plan_value(plan, c, "mtu", "tunnel_mtu") or None,
-                                    etcd_quota_bytes=_plan_value(plan, c, "etcd", "quota_backend_bytes"))
+                                    etcd_quota_bytes=_plan_value(plan, c, "etcd", "quota_backend_bytes"),
+                                    tenants=_tenants(_plan_value(plan, c, "control_plane", "tenants"), settings))
     return out
+
+
+def _tenants(planned: Any, settings: SmokeSettings) -> tuple[Tenant, ...]:
+    """The plan's hosted control planes, numbered as roles/control_plane numbers their ports."""
+    return tuple(Tenant(str(t["name"]), int(t.get("secure_port") or settings.apiserver_port_base + i),
+                        tuple(t.get("hosts") or ())) for i, t in enumerate(planned or []))
 
 
 def _plan_value(plan: Any, c: Cluster, section: str, key: str) -> Any:

@@ -78,7 +78,7 @@ def test_extra_vars_need_a_variable_name(bad: str) -> None:
 
 
 def test_inventory_listing_becomes_a_loadable_inventory_file() -> None:
-    from pyctl.cli import _script_to_yaml_inventory
+    from pyctl.site import to_inventory_file as _script_to_yaml_inventory
 
     listing = {"_meta": {"hostvars": {"h1": {"ansible_host": "10.0.0.1"}, "h2": {"ansible_host": "10.0.0.2"}}},
                "all": {"children": ["ungrouped", "role_etcd"]}, "role_etcd": {"hosts": ["h1", "h2"]}}

@@ -186,11 +186,39 @@ def test_etcd_disk_p99_from_metrics() -> None:
     assert slow.status == "fail"
 
 
-def test_readyz() -> None:
-    assert C.ApiserverReadyz()(ctx(FakeSession({"readyz": ok("ok\n200")})), host(role="control-plane")).status == "pass"
-    r = C.ApiserverReadyz()(ctx(FakeSession({"readyz": ok("[-]etcd failed\n500")})), host(role="control-plane"))
+def tenant_ctx(session: FakeSession) -> C.Context:
+    c = ctx(session)
+    c.cluster = C.ClusterValues("mgmt", (), underlay_mtu=9000, tenants=(
+        C.Tenant("inference-a", 6443, ("h1", "h2")), C.Tenant("inference-b", 6444, ("h2",))))
+    return c
+
+
+def test_readyz_asks_each_hosted_apiserver_of_the_host() -> None:
+    session = FakeSession({"readyz": ok("ok\n200")})
+    r = C.ApiserverReadyz()(tenant_ctx(session), host("h2", role="control-plane"))
+    assert r.status == "pass"
+    assert r.detail == "/readyz 200 ok: inference-a :6443, inference-b :6444"
+    assert "https://127.0.0.1:6443/readyz" in session.commands[0]
+    assert "--cacert /etc/kubernetes/inference-a/pki/ca.crt" in session.commands[0]
+    assert "/etc/kubernetes/inference-b/pki/admin.key" in session.commands[1]
+    # h1 runs only inference-a
+    one = FakeSession({"readyz": ok("ok\n200")})
+    assert C.ApiserverReadyz()(tenant_ctx(one), host("h1", role="control-plane")).status == "pass"
+    assert len(one.commands) == 1
+
+
+def test_readyz_fails_naming_the_tenant() -> None:
+    r = C.ApiserverReadyz()(tenant_ctx(FakeSession({"readyz": ok("[-]etcd failed\n500")})),
+                            host("h1", role="control-plane"))
     assert r.status == "fail"
-    assert "500" in r.detail
+    assert r.detail == "inference-a: GET https://127.0.0.1:6443/readyz: HTTP 500 [-]etcd failed"
+
+
+def test_readyz_without_a_planned_tenant_passes_without_asking() -> None:
+    session = FakeSession({})
+    r = C.ApiserverReadyz()(ctx(session), host(role="control-plane"))
+    assert (r.status, r.detail) == ("pass", "no hosted control plane is planned on this host")
+    assert session.commands == []
 
 
 def test_timeout_is_an_error_verdict() -> None:
@@ -299,3 +327,28 @@ def test_runner_unreachable_host_exit_4_and_wrong_key_exit_2(tmp_path: Path) -> 
 
     run_smoke(_inventory(hs), None, C.SmokeSettings(), ssh=ssh, checks=C.ALL_CHECKS, connector=counting)
     assert sorted(calls) == sorted(h.address for h in hs)
+
+
+def member_list(*names: str) -> str:
+    return json.dumps({"header": {"member_id": 1}, "members": [
+        {"ID": 0x10 + i, "name": n, "peerURLs": [f"https://10.0.0.{i}:2380"]} for i, n in enumerate(names)]})
+
+
+def etcd_ctx(session: FakeSession) -> C.Context:
+    c = ctx(session)
+    c.cluster = C.ClusterValues("mgmt", (host("e1", role="etcd"), host("e2", role="etcd"), host("e3", role="etcd"),
+                                         host("cp1", role="control-plane")), underlay_mtu=9000)
+    return c
+
+
+def test_etcd_members_match_netbox() -> None:
+    session = FakeSession({"member list": ok(member_list("e3", "e1", "e2"))})
+    r = C.EtcdMembers()(etcd_ctx(session), host("e1", role="etcd"))
+    assert (r.status, r.detail) == ("pass", "3 members, as NetBox lists them")
+
+
+def test_etcd_members_name_the_missing_and_the_unknown_member() -> None:
+    r = C.EtcdMembers()(etcd_ctx(FakeSession({"member list": ok(member_list("e1", "e2", "old-4"))})),
+                        host("e1", role="etcd"))
+    assert r.status == "fail"
+    assert r.detail == "NetBox lists e3, not a member; member old-4 is not in NetBox"

@@ -1,0 +1,195 @@
+"""`pyctl artifacts DC [--check]` and `pyctl dev mirror up|down|status`.
+
+pyctl.cli adds the subcommands with :func:`add_parser` / :func:`add_dev_parser` and runs them with
+:func:`handler` (handed pyctl.cli's ``load_inventory(args)``: only :mod:`pyctl.netbox` talks to NetBox)
+and :func:`dev_handler`. The result goes to stdout (a table, or one JSON document with ``--json``);
+progress, warnings and the missing items go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from pyctl import artifacts
+from pyctl.errors import ConfigError, ExitCode, PyctlError
+
+if TYPE_CHECKING:
+    from pyctl.inventory import Inventory
+
+EPILOG = """\
+examples:
+  pyctl artifacts dc2                  what dc2's mirrors must hold, as a table
+  pyctl artifacts dc2 --json           the same as one JSON document
+  pyctl artifacts lab --check          ask the mirrors; exit 2 naming each missing item
+  pyctl artifacts lab --check --vars my-mirror.yml   with other mirror URLs or pins
+
+Versions and names come from the roles (defaults, vars) and inventories/<dc>/group_vars/all (mirror
+URLs: gpu_driver_mirror_url, control_plane_artifact_mirror_url, pyctl_os_mirror_url; kernels the GPU
+hosts boot: pyctl_kernel_releases), and what is needed from the inventory in NetBox and its plan.
+
+exit codes: 0 ok (with --check: everything is there), 2 something is missing, 3 bad inventory,
+variables or options
+"""
+
+
+def _eprint(*parts: object) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``artifacts`` to the pyctl subcommands."""
+    p = subparsers.add_parser(
+        "artifacts", help="what a data center's mirrors must hold for a rollout (--check: whether they do)",
+        description="From the inventory in NetBox, its plan and the roles' pinned versions: every apt package "
+        "(with its version), binary (with its sha256) and container image the data center's mirrors must hold "
+        "before a rollout, and the roles and clusters that need each. With --check, ask the mirrors (apt "
+        "Packages index; HTTP HEAD and SHA256SUMS) and name on stderr each item missing.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dc", help="data center: the NetBox site slug, e.g. lab")
+    p.add_argument("--check", action="store_true", help="verify that the mirrors hold each item; exit 2 if not")
+    p.add_argument("--json", action="store_true", help="print the list (and the check's result) as one JSON document")
+    p.add_argument("--vars", action="append", default=[], metavar="FILE",
+                   help="YAML overlaid on the DC's group_vars/all (repeatable), e.g. other mirror URLs")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="per-request timeout in seconds")
+    p.add_argument("--netbox-url", metavar="URL", help="NetBox base URL (default: $NETBOX_URL)")
+    p.add_argument("--token-file", metavar="PATH",
+                   help="file holding the NetBox API token (default: $NETBOX_TOKEN, then $NETBOX_TOKEN_FILE)")
+
+
+def add_dev_parser(dev_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``mirror`` to ``pyctl dev``'s test beds."""
+    from pyctl.dev import mirror  # noqa: PLC0415
+
+    p = dev_subparsers.add_parser(
+        "mirror", help="the lab's artifact mirror (stand-in NVIDIA apt repository, stand-in kube binaries)",
+        description=f"`up` assembles {mirror.MIRROR_ROOT}/<dc>/ (the stand-in NVIDIA apt repository, the "
+        "control-plane stand-ins with SHA256SUMS) and serves it over HTTP on 127.0.0.1 and, when the podman "
+        f"network {mirror.LAB_NETWORK} has its bridge, on its gateway {mirror.LAB_GATEWAY}; port "
+        f"{mirror.DEFAULT_PORT}. Starting twice is harmless; `down` stops only what `up` started.")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--dc", default="lab", help="the data center whose mirror tree to serve (default lab)")
+    p.add_argument("--port", type=int, default=mirror.DEFAULT_PORT, help="TCP port (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def dev_handler(args: argparse.Namespace) -> int:
+    """Run ``pyctl dev mirror ACTION``."""
+    from pyctl.dev import mirror  # noqa: PLC0415
+
+    try:
+        if args.action == "up":
+            result = mirror.up(dc=args.dc, port=args.port)
+        elif args.action == "down":
+            result = mirror.down(dc=args.dc)
+        else:
+            result = mirror.status(dc=args.dc)
+    except mirror.MirrorError as exc:
+        raise ConfigError(f"artifact mirror: {exc}") from exc
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:12} {value}")
+    return ExitCode.OK
+
+
+def handler(load_inventory: Callable[[argparse.Namespace], Inventory]) -> Callable[[argparse.Namespace], int]:
+    """:func:`run` bound to pyctl.cli's ``load_inventory(args)``."""
+
+    def command(args: argparse.Namespace) -> int:
+        return run(args, load_inventory)
+
+    return command
+
+
+def run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace], Inventory],
+        fetch: artifacts.Fetch | None = None) -> int:
+    """Run ``pyctl artifacts``; returns the exit code. Bad input raises a PyctlError (pyctl's main
+    reports it)."""
+    return _run(args, load_inventory, fetch)
+
+
+def _extra_vars(paths: list[str]) -> list[dict[str, Any]]:
+    docs = []
+    for name in paths:
+        path = Path(name)
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ConfigError(f"--vars {name}: cannot read: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--vars {name}: not valid YAML: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise ConfigError(f"--vars {name}: expected a mapping at the top level")
+        docs.append(doc)
+    return docs
+
+
+def plan_vars(inventory: Inventory, role_vars: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The plan's per-cluster group_vars (what the roles read besides their defaults); empty, with a
+    warning, when the plan cannot be computed (its rules are `pyctl plan`'s business, not this list's)."""
+    from pyctl.plan import compute_plan, group_vars, load_settings  # noqa: PLC0415
+
+    try:
+        plan = compute_plan(inventory, load_settings({"pyctl_plan": role_vars.get("pyctl_plan")}))
+    except PyctlError as exc:
+        _eprint(f"pyctl: warning: no plan ({exc.message}); the roles' defaults apply")
+        return {}
+    if plan.violations:
+        _eprint(f"pyctl: warning: the plan of {inventory.site} breaks {len(plan.violations)} rule(s) "
+                "(see `pyctl plan`); listing the artifacts anyway")
+    return group_vars(plan)
+
+
+def _run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace], Inventory],
+         fetch: artifacts.Fetch | None) -> int:
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout must be positive, got {args.timeout}")
+    role_vars = artifacts.load_role_vars(args.dc, extra=_extra_vars(args.vars))
+    inventory = load_inventory(args)
+    items = artifacts.bill_of_materials(inventory, role_vars, plan_vars(inventory, role_vars))
+    missing: list[str] | None = None
+    if args.check:
+        sources = {a.mirror.rsplit("/", 1)[0] if a.kind == "binary" else a.mirror for a in items}
+        _eprint(f"checking {len(items)} artifacts in {len(sources)} mirror location(s) of {args.dc}")
+        missing = artifacts.check(items, fetch or artifacts.http_fetch(args.timeout))
+    if args.json:
+        doc: dict[str, Any] = {"dc": args.dc, "artifacts": [a.to_dict() for a in items]}
+        if missing is not None:
+            doc.update({"ok": not missing, "missing": missing})
+        print(json.dumps(doc, indent=2))
+    else:
+        print(render(args.dc, items))
+    unset = sorted({a.mirror.removeprefix(artifacts.UNSET_PREFIX) for a in items
+                    if a.mirror.startswith(artifacts.UNSET_PREFIX)})
+    if unset and missing is None:
+        _eprint(f"pyctl: warning: {args.dc} names no mirror for: {', '.join(unset)}")
+    if missing:
+        _eprint(f"pyctl: {len(missing)} of {len(items)} artifacts missing from the mirrors of {args.dc}:")
+        for line in missing:
+            _eprint(f"  - {line}")
+        return ExitCode.FAILED
+    if missing is not None:
+        _eprint(f"all {len(items)} artifacts are on the mirrors of {args.dc}")
+    return ExitCode.OK
+
+
+def render(dc: str, items: list[artifacts.Artifact]) -> str:
+    headers = ("kind", "name", "version / sha256", "mirror", "needed by")
+    rows = [headers]
+    for a in items:
+        pin = a.version or "any"
+        if a.sha256:
+            pin = f"{pin} sha256:{a.sha256}"
+        rows.append((a.kind, a.name, pin, a.mirror, ", ".join(a.needed_by)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
+    lines = [f"artifacts of {dc}: {len(items)}"]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""A data center as the commands that change hosts see it: the NetBox inventory, its plan, and the
+Ansible inventory directory every run gets (hosts, the site's group_vars, the plan's group_vars).
+
+`pyctl run`, `pyctl rollout`, `pyctl drift` and `pyctl reapply` build their runs from here, so the roles
+see the same variables whichever command runs them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyctl import inventory as inv_mod
+from pyctl.errors import ConfigError
+from pyctl.rundir import REPO, write_json
+
+
+@dataclass(frozen=True)
+class Site:
+    dc: str
+    inventory: inv_mod.Inventory
+    plan: Any  # pyctl.plan.Plan
+    listing: dict[str, Any]  # ansible-inventory --list shape
+
+    @property
+    def hosts(self) -> list[str]:
+        return sorted(self.listing["_meta"]["hostvars"])
+
+    def group_hosts(self, group: str) -> list[str]:
+        """The hosts of an inventory group (``all``: every host), sorted."""
+        if group == "all":
+            return self.hosts
+        return sorted(self.listing.get(group, {}).get("hosts", []))
+
+    def resolve_limit(self, limit: str | None) -> set[str] | None:
+        """``--limit a,b,group``: hosts and groups of this DC; None when no limit was given."""
+        if not limit:
+            return None
+        hosts: set[str] = set()
+        for item in (i.strip() for i in limit.split(",") if i.strip()):
+            if item in self.listing["_meta"]["hostvars"]:
+                hosts.add(item)
+            elif item in self.listing and item != "_meta":
+                hosts.update(self.listing[item].get("hosts", []))
+            else:
+                raise ConfigError(f"--limit: {item!r} is neither a host nor a group of {self.dc}")
+        return hosts
+
+
+def load(dc: str, inventory: inv_mod.Inventory, settings: Any, *, require_plan: bool = True) -> Site:
+    """The site with its plan; a plan that breaks a rule is refused (exit 3, every violation named)
+    unless ``require_plan`` is false (then the plan's group_vars are left out of runs)."""
+    from pyctl.plan import compute_plan  # noqa: PLC0415
+
+    plan = compute_plan(inventory, settings)
+    if plan.violations and require_plan:
+        raise ConfigError(f"the plan for {dc} breaks {len(plan.violations)} rule(s)", problems=plan.violations)
+    return Site(dc=dc, inventory=inventory, plan=None if plan.violations else plan,
+                listing=inv_mod.ansible_inventory(inventory))
+
+
+def write_inventory_dir(site: Site, inv_dir: Path) -> Path:
+    """``inv_dir``: hosts.json, the site's group_vars (inventories/<dc>/group_vars) and the plan's
+    group_vars (``group_vars/cluster_<name>.json``). Returns ``inv_dir``."""
+    from pyctl.plan import group_vars  # noqa: PLC0415
+
+    inv_dir.mkdir(parents=True, exist_ok=False)
+    (inv_dir / "hosts.json").write_text(json.dumps(to_inventory_file(site.listing), indent=2))
+    site_vars = REPO / "inventories" / site.dc / "group_vars"
+    if site_vars.is_dir():
+        shutil.copytree(site_vars, inv_dir / "group_vars")
+    if site.plan is not None:
+        for group, variables in group_vars(site.plan).items():
+            write_json(inv_dir / "group_vars" / f"{group}.json", variables)
+    return inv_dir
+
+
+def to_inventory_file(listing: dict[str, Any]) -> dict[str, Any]:
+    """``ansible-inventory --list`` shape to the YAML/JSON inventory file shape Ansible loads from a dir."""
+    hostvars = listing["_meta"]["hostvars"]
+    children: dict[str, Any] = {}
+    for group, body in listing.items():
+        if group in ("_meta", "all"):
+            continue
+        children[group] = {"hosts": dict.fromkeys(body.get("hosts", []))}
+    return {"all": {"hosts": hostvars, "children": children}}
