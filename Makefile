@@ -14,18 +14,20 @@ help:  ## this list
 bootstrap:  ## install Debian packages, podman for the lab, and the Python 3.12 venv (idempotent)
 	@bash scripts/bootstrap.sh --lab
 
-demo: bootstrap  ## real NetBox + demo data + 5 lab hosts: inventory of dc1-dc3, plan, preflight on the lab
+demo: bootstrap  ## real NetBox + demo data + 6 lab hosts: plan, artifacts, rollout, smoke; prints the HTML report
 	$(BIN)/pyctl dev netbox up
 	$(BIN)/pyctl dev netbox seed
-	@$(NETBOX_ENV); for dc in dc1 dc2 dc3; do \
-	    echo; echo "=== pyctl inventory $$dc"; $(BIN)/pyctl inventory $$dc || exit $$?; done
+	@$(NETBOX_ENV); echo; echo "=== pyctl inventory dc2"; $(BIN)/pyctl inventory dc2
 	@$(NETBOX_ENV); echo; echo "=== pyctl plan dc2"; $(BIN)/pyctl plan dc2
-	@echo; echo "=== pyctl dev lab up 5   (podman hosts booting systemd, registered in NetBox site lab)"
-	$(BIN)/pyctl dev lab up 5
-	@$(NETBOX_ENV); echo; echo "=== pyctl inventory lab"; $(BIN)/pyctl inventory lab
-	@$(NETBOX_ENV); echo; echo "=== pyctl run lab preflight"; $(BIN)/pyctl run lab preflight
+	@echo; echo "=== pyctl dev lab up 6   (podman hosts booting systemd, registered in NetBox site lab, the lab mirror)"
+	$(BIN)/pyctl dev lab up 6
+	@$(NETBOX_ENV); echo; echo "=== pyctl plan lab"; $(BIN)/pyctl plan lab
+	@$(NETBOX_ENV); echo; echo "=== pyctl artifacts lab --check"; $(BIN)/pyctl artifacts lab --check >/dev/null
+	@$(NETBOX_ENV); echo; echo "=== pyctl rollout lab --yes"; $(BIN)/pyctl rollout lab --yes
+	@$(NETBOX_ENV); echo; echo "=== pyctl smoke lab"; $(BIN)/pyctl smoke lab
 	@echo; echo "NetBox: $$($(BIN)/pyctl dev netbox env | head -1 | cut -d= -f2) (token in .dev/netbox/token);" \
 	    "stop everything with: make down"
+	@echo "smoke report (HTML): $$(ls -t $(CURDIR)/runs/lab/*-smoke/report.html | head -1)"
 
 test: bootstrap lint  ## every test: lint, unit, integration (real NetBox, lab hosts), then Molecule
 	$(BIN)/python -m pytest tests
@@ -44,8 +46,10 @@ lint: bootstrap  ## ruff, mypy --strict, ansible-lint (production profile)
 molecule: bootstrap  ## every role's Molecule scenarios (podman, the lab host image)
 	bash scripts/molecule-all.sh
 
-bench: bootstrap  ## benchmarks/inventory.py: pyctl vs nb_inventory on 3,000 devices, and 30,000
+bench: bootstrap  ## benchmarks: inventory (vs nb_inventory), rollout (vs Ansible defaults), smoke (vs an Ansible play)
 	$(BIN)/python benchmarks/inventory.py
+	$(BIN)/python benchmarks/rollout.py
+	$(BIN)/python benchmarks/smoke.py
 
 down:  ## remove the lab hosts and stop the local NetBox test bed
 	-$(BIN)/pyctl dev lab down

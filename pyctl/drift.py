@@ -2,8 +2,9 @@
 
 Two sources, kept apart because they are fixed differently:
 
-- **role drift**: ``playbooks/site.yml`` (every role) in check + diff mode through :mod:`pyctl.runner`.
-  Every task that would change a host is drift, with its diff. `pyctl reapply` fixes it by running
+- **role drift**: every phase playbook of a rollout (gpu, etcd, control_plane, calico) in check + diff
+  mode through :mod:`pyctl.runner`, the four at once (each targets its own hosts; check mode only
+  reads). Every task that would change a host is drift, with its diff. `pyctl reapply` fixes it by running
   those roles on those hosts.
 - **NetBox drift**: the host's reported facts against NetBox (GPU count, model and MIG layout, NIC
   MTU, etcd membership), with the smoke checks of the same names. pyctl never "fixes" these by
@@ -16,6 +17,8 @@ else 0 (DESIGN.md "Contracts": drift outranks an unreachable host, as a failure 
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +29,9 @@ from typing import Any
 
 from pyctl.errors import ExitCode
 
-DRIFT_PLAYBOOK = "site.yml"
+# The playbooks drift runs in check mode: (phase, playbook), as a rollout runs them.
+DRIFT_PLAYBOOKS = (("gpu", "gpu.yml"), ("etcd", "etcd.yml"), ("control_plane", "control_plane.yml"),
+                   ("calico", "calico.yml"))
 # The role a changed task belongs to -> the rollout phase (and playbook) that owns it.
 ROLE_PHASE = {"gpu_driver": "gpu", "etcd": "etcd", "control_plane": "control_plane", "calico": "calico"}
 # The smoke checks that compare a host's facts with NetBox.
@@ -123,7 +128,7 @@ class DriftReport:
     seconds: float
     hosts: list[HostDrift]
     run_dir: str | None = None
-    ansible_run_dir: str | None = None
+    ansible_run_dirs: list[str] = field(default_factory=list)
 
     def with_status(self, status: str) -> list[HostDrift]:
         return [h for h in self.hosts if h.status == status]
@@ -152,17 +157,34 @@ class DriftReport:
     def to_dict(self) -> dict[str, Any]:
         return {"dc": self.dc, "started": self.started, "seconds": round(self.seconds, 1),
                 "exit_code": int(self.exit_code()), "counts": self.counts(), "by_kind": self.by_kind(),
-                "run_dir": self.run_dir, "ansible_run_dir": self.ansible_run_dir,
+                "run_dir": self.run_dir, "ansible_run_dirs": self.ansible_run_dirs,
                 "hosts": [h.to_dict() for h in self.hosts]}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> DriftReport:
         return cls(dc=doc["dc"], started=doc["started"], seconds=float(doc.get("seconds", 0)),
                    hosts=[HostDrift.from_dict(h) for h in doc["hosts"]], run_dir=doc.get("run_dir"),
-                   ansible_run_dir=doc.get("ansible_run_dir"))
+                   ansible_run_dirs=list(doc.get("ansible_run_dirs", [])))
 
 
 # --- collecting ---------------------------------------------------------------------------------------
+
+def merge_runs(runs: Sequence[Any], run_dir: Path) -> Any:
+    """One RunResult of several runs on (possibly) overlapping hosts: changes and failures added up."""
+    from pyctl.runner import HostResult, RunResult  # noqa: PLC0415
+
+    hosts: dict[str, HostResult] = {}
+    for run in runs:
+        for name, r in run.hosts.items():
+            into = hosts.setdefault(name, HostResult(name))
+            for attr in ("ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored"):
+                setattr(into, attr, getattr(into, attr) + getattr(r, attr))
+            into.changed_tasks.extend(r.changed_tasks)
+            into.changes.extend(r.changes)
+            into.failures.extend(r.failures)
+    status = "canceled" if any(r.canceled for r in runs) else "successful"
+    return RunResult(run_dir, "drift", status, max((r.rc for r in runs), default=0), hosts)
+
 
 def from_results(inventory: Any, wanted: Iterable[str], run: Any, smoke: Any | None) -> list[HostDrift]:
     """Build per-host drift from a check-mode :class:`pyctl.runner.RunResult` and a smoke report of the
@@ -221,10 +243,21 @@ def collect(site: Any, *, hosts: Sequence[str] | None = None, runs_dir: Path | N
             say(f"[{time.monotonic() - started:6.1f}s]   {p.kind.upper()}: {p.host}: {p.message or ''}")
 
     if say:
-        say(f"drift {site.dc}: every role in check + diff mode on {len(wanted)} hosts")
-    run = run_playbook(DRIFT_PLAYBOOK, inventory=inv_dir, dc=site.dc, verb="drift-ansible", limit=wanted,
-                       check=True, diff=True, forks=min(max(len(wanted), 1), 50), on_event=progress,
-                       runs_dir=runs_dir)
+        say(f"drift {site.dc}: every role in check + diff mode on {len(wanted)} hosts "
+            f"({', '.join(book for _, book in DRIFT_PLAYBOOKS)} at once)")
+    cancel = threading.Event()
+    runs: list[Any] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(DRIFT_PLAYBOOKS)) as pool:
+        futures = [pool.submit(run_playbook, book, inventory=inv_dir, dc=site.dc, verb=f"drift-{phase}",
+                               limit=wanted, check=True, diff=True, forks=min(max(len(wanted), 1), 50),
+                               on_event=progress, cancel=cancel, runs_dir=runs_dir)
+                   for phase, book in DRIFT_PLAYBOOKS]
+        try:
+            runs = [f.result() for f in futures]
+        except KeyboardInterrupt:
+            cancel.set()
+            raise
+    run = merge_runs(runs, run_dir)
     if say:
         say(f"[{time.monotonic() - started:6.1f}s] drift {site.dc}: NetBox against the hosts' facts "
             f"({', '.join(NETBOX_CHECKS)})")
@@ -232,7 +265,7 @@ def collect(site: Any, *, hosts: Sequence[str] | None = None, runs_dir: Path | N
                       concurrency=32, timeout=10.0, checks=select_checks(["ssh", *NETBOX_CHECKS]))
     report = DriftReport(dc=site.dc, started=started_at, seconds=time.monotonic() - started,
                          hosts=from_results(site.inventory, wanted, run, smoke), run_dir=str(run_dir),
-                         ansible_run_dir=str(run.run_dir))
+                         ansible_run_dirs=[str(r.run_dir) for r in runs])
     if run.canceled:
         raise KeyboardInterrupt
     doc = report.to_dict()

@@ -228,9 +228,11 @@ def _unified(entry: Mapping[str, Any]) -> str:
     before, after = entry.get("before", ""), entry.get("after", "")
     if not isinstance(before, str) or not isinstance(after, str):
         before, after = json.dumps(before, indent=1, sort_keys=True), json.dumps(after, indent=1, sort_keys=True)
-    lines = difflib.unified_diff(before.splitlines(), after.splitlines(),
-                                 fromfile=str(entry.get("before_header", "before")),
-                                 tofile=str(entry.get("after_header", "after")), lineterm="")
+    before_header, after_header = str(entry.get("before_header", "before")), str(entry.get("after_header", "after"))
+    if "/.ansible/tmp/" in after_header:  # a template rendered on the controller: name the file it becomes
+        after_header = f"{before_header} (as the role renders it)"
+    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), fromfile=before_header,
+                                 tofile=after_header, lineterm="")
     return "\n".join(lines)
 
 

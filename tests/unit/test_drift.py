@@ -151,3 +151,9 @@ def test_reapply_runs_each_drifted_role_on_its_hosts_and_etcd_with_its_peers() -
     assert [(p.name, [b.hosts for b in p.batches]) for p in state.phases] == [
         ("gpu", [["w2"]]), ("etcd", [["e1", "e2", "e3"]]), ("calico", [["w1"], ["w2"]])]
 
+
+
+def test_a_template_rendered_on_the_controller_is_named_by_its_destination() -> None:
+    entry = {**CONFIG_DIFF, "after_header": "/root/.ansible/tmp/ansible-local-1/tmp2/x.conf.j2"}
+    assert describe_change({"changed": True, "diff": [entry]}).splitlines()[:2] == [
+        "--- /etc/x.conf", "+++ /etc/x.conf (as the role renders it)"]

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pyctl.dev import lab
+from pyctl.dev import lab, mirror
 from tests.integration.conftest import NetBoxBed, run_pyctl
 
 
@@ -29,6 +29,7 @@ def lab_hosts(lab_size: int) -> Iterator[list[lab.LabHost]]:
         yield lab.up(lab_size)
     finally:
         lab.down()
+        mirror.down("lab")  # `pyctl dev lab up` (the registered fixture) starts it
 
 
 @pytest.fixture(scope="session")

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from pyctl.dev import lab
-from tests.integration.conftest import NetBoxBed, run_pyctl
+from tests.integration.conftest import REPO, NetBoxBed, run_pyctl
 
 pytestmark = [pytest.mark.lab, pytest.mark.netbox]
 
@@ -60,3 +63,32 @@ def test_a_concurrent_rollout_is_refused_naming_the_holder(registered: list[lab.
         f"pid {os.getpid()} since 2026-11-28T03:00:00+00:00 (lock {lock})")
     assert json.loads(lock.read_text()) == holder  # the holder's lock is left alone
     assert sorted(p.name for p in (tmp_path / "lab").iterdir()) == ["rollout.lock"]  # nothing else written
+
+
+def test_sigint_leaves_a_resumable_state(registered: list[lab.LabHost], netbox_bed: NetBoxBed,
+                                         tmp_path: Path) -> None:
+    env = netbox_bed.env(PYCTL_RUNS_DIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "pyctl", "rollout", "lab", "--yes", "--phase", "preflight",
+                             "--batches", "1", "--skip-artifact-check"], env=env, cwd=REPO,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "preflight: batch 2/" in line and "(1 host" in line:
+            time.sleep(1.0)  # inside batch 2's playbook
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, "".join(seen) + rest
+    assert "interrupted in preflight batch 2: state saved; `--resume` runs this batch again" in rest
+    state = json.loads((tmp_path / "lab" / "rollout-state.json").read_text())
+    assert state["status"] == "interrupted"
+    assert [b["done"] for b in state["phases"][0]["batches"]][:2] == [True, False]
+    assert not (tmp_path / "lab" / "rollout.lock").exists()  # the lock went with the process
+
+    resumed = run_pyctl("rollout", "lab", "--yes", "--resume", "--json", env=env)
+    assert resumed.code == 0, resumed.stderr
+    assert resumed.json()["status"] == "done"
+    assert "preflight: batch 1/" not in resumed.stderr
+    assert f"preflight: batch 2/{len(registered)} (1 host: {registered[1].name})" in resumed.stderr

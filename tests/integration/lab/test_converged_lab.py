@@ -1,0 +1,186 @@
+"""The whole chain on the lab: `pyctl rollout lab` through every phase (artifact check, preflight, gpu,
+etcd, control_plane, calico, smoke), then what on-call does with a converged data center: smoke
+catches a stopped etcd member and a GPU count that differs from NetBox; drift finds exactly a
+hand-edited file and a stopped service on two hosts, reapply touches only those two, and then drift
+finds everything in sync, three times in a row (no false positives).
+
+The lab's GPUs are the hardware stand-in (/etc/nvidia-standin/gpus.json, written from NetBox by
+`pyctl dev lab up`); everything else is real: NetBox, SSH, Ansible, etcd, systemd.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyctl.dev import lab
+from tests.integration.conftest import REPO, NetBoxBed, Result
+
+pytestmark = [pytest.mark.lab, pytest.mark.netbox]
+
+
+def pyctl(env: dict[str, str], *args: str, timeout: float = 900) -> Result:
+    proc = subprocess.run([sys.executable, "-m", "pyctl", *args], env=env, cwd=REPO, text=True,
+                          capture_output=True, timeout=timeout, check=False)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def podman(*args: str, input_text: str | None = None) -> str:
+    return subprocess.run(["podman", *args], input=input_text, text=True, capture_output=True, check=True,
+                          timeout=120).stdout
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def env(registered: list[lab.LabHost], netbox_bed: NetBoxBed, runs: Path) -> dict[str, str]:
+    return netbox_bed.env(PYCTL_RUNS_DIR=str(runs))
+
+
+@pytest.fixture(scope="module")
+def rolled_out(env: dict[str, str]) -> Result:
+    started = time.monotonic()
+    result = pyctl(env, "rollout", "lab", "--yes", "--batches", "1,100%", "--json")
+    print(f"full rollout of the lab: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return result
+
+
+def workers(registered: list[lab.LabHost]) -> list[lab.LabHost]:
+    return registered[4:]  # seed.lab: 3 etcd, 1 control plane, then GPU workers
+
+
+def test_full_rollout_is_green_through_every_phase(rolled_out: Result, registered: list[lab.LabHost]) -> None:
+    assert rolled_out.code == 0, rolled_out.stderr[-4000:]
+    state = rolled_out.json()
+    assert state["status"] == "done"
+    assert [p["name"] for p in state["phases"]] == ["preflight", "gpu", "etcd", "control_plane", "calico", "smoke"]
+    assert all(b["done"] and not b["failed"] and not b["unreachable"] for p in state["phases"] for b in p["batches"])
+    assert "preflight: checking 17 artifacts on the mirrors of lab" in rolled_out.stderr
+    # canary first: one host, then the rest of the phase
+    gpu = next(p for p in state["phases"] if p["name"] == "gpu")
+    assert [len(b["hosts"]) for b in gpu["batches"]] == [1, len(workers(registered)) - 1]
+    # the smoke phase's report: every check that applies passes on every host
+    smoke_dir = Path(next(p for p in state["phases"] if p["name"] == "smoke")["batches"][0]["run_dir"])
+    report = json.loads((smoke_dir / "report.json").read_text())
+    assert report["failures"] == []
+    checks = {(h["name"], o["check"]): o["status"] for h in report["hosts"] for o in h["checks"]}
+    assert checks[(registered[0].name, "etcd-members")] == "pass"
+    assert checks[(registered[3].name, "apiserver-readyz")] == "pass"
+    assert checks[(workers(registered)[0].name, "gpu-count")] == "pass"
+    assert checks[(workers(registered)[0].name, "path-mtu")] == "pass"
+    assert (smoke_dir / "report.html").is_file()
+
+
+@pytest.fixture
+def stopped_etcd_member(rolled_out: Result, registered: list[lab.LabHost]) -> Iterator[lab.LabHost]:
+    member = registered[1]
+    podman("exec", member.name, "systemctl", "stop", "etcd")
+    try:
+        yield member
+    finally:
+        podman("exec", member.name, "systemctl", "start", "etcd")
+
+
+def test_smoke_catches_a_stopped_etcd_member(env: dict[str, str], stopped_etcd_member: lab.LabHost,
+                                             registered: list[lab.LabHost]) -> None:
+    result = pyctl(env, "smoke", "lab", "--json", "--check", "etcd-health", "--check", "etcd-leader")
+    assert result.code == 2, result.stderr
+    failed = {(f["host"], f["check"]) for f in result.json()["failures"]}
+    assert failed == {(stopped_etcd_member.name, "etcd-health"), (stopped_etcd_member.name, "etcd-leader")}
+
+
+@pytest.fixture
+def seven_gpus(rolled_out: Result, registered: list[lab.LabHost]) -> Iterator[lab.LabHost]:
+    host = workers(registered)[1]
+    before = podman("exec", host.name, "cat", lab.GPU_EMULATION_FILE)
+    doc = json.loads(before)
+    podman("exec", "-i", host.name, "sh", "-c", f"cat > {lab.GPU_EMULATION_FILE}",
+           input_text=json.dumps({**doc, "count": 7}))
+    try:
+        yield host
+    finally:
+        podman("exec", "-i", host.name, "sh", "-c", f"cat > {lab.GPU_EMULATION_FILE}", input_text=before)
+
+
+def test_smoke_catches_a_gpu_count_that_differs_from_netbox(env: dict[str, str], seven_gpus: lab.LabHost) -> None:
+    result = pyctl(env, "smoke", "lab", "--json", "--check", "gpu-count", "--check", "gpu-model")
+    assert result.code == 2, result.stderr
+    assert {(f["host"], f["check"]): f["detail"] for f in result.json()["failures"]} == {
+        (seven_gpus.name, "gpu-count"): "host has 7 GPUs, NetBox says 8"}
+
+
+def drift(env: dict[str, str], *args: str) -> tuple[Result, dict[str, Any]]:
+    result = pyctl(env, "drift", "lab", "--json", *args)
+    return result, result.json()
+
+
+NOUVEAU = "/etc/modprobe.d/blacklist-nouveau.conf"
+
+
+def hosts_in_runs(runs: Path, marker: str) -> set[str]:
+    """Every host any Ansible event mentions, in the run directories whose name contains ``marker``."""
+    seen: set[str] = set()
+    for event_file in runs.glob(f"lab/*{marker}*/artifacts/*/job_events/*.json"):
+        host = json.loads(event_file.read_text()).get("event_data", {}).get("host")
+        if host:
+            seen.add(host)
+    return seen
+
+
+def test_hand_made_drift_on_two_hosts_is_found_and_reapplied_only_there(
+        env: dict[str, str], rolled_out: Result, registered: list[lab.LabHost], runs: Path) -> None:
+    assert rolled_out.code == 0
+    edited, stopped = workers(registered)[1], workers(registered)[-1]
+    podman("exec", edited.name, "sed", "-i", "s/modeset=0/modeset=1/", NOUVEAU)
+    podman("exec", stopped.name, "systemctl", "stop", "nvidia-persistenced")
+
+    result, doc = drift(env)
+    assert result.code == 2, result.stderr[-3000:]
+    by_host = {h["name"]: h for h in doc["hosts"]}
+    assert sorted(n for n, h in by_host.items() if h["status"] != "in-sync") == sorted([edited.name, stopped.name])
+    assert [(c["role"], c["task"], c["kind"]) for c in by_host[edited.name]["changes"]] == [
+        ("gpu_driver", "Blacklist nouveau persistently", "config")]
+    # the diff goes from what the host has to what the role would write
+    diff = by_host[edited.name]["changes"][0]["diff"]
+    assert diff.startswith(f"--- {NOUVEAU}\n+++ {NOUVEAU} (as the role renders it)\n")
+    assert "-options nouveau modeset=1\n+options nouveau modeset=0" in diff
+    assert [(c["role"], c["task"], c["kind"], c["diff"]) for c in by_host[stopped.name]["changes"]] == [
+        ("gpu_driver", "Enable nvidia-persistenced, started while the pinned driver runs", "service",
+         "nvidia-persistenced.service: inactive → started")]
+    assert doc["by_kind"] == {"config": [edited.name], "service": [stopped.name]}
+    assert by_host[edited.name]["netbox"] == []
+    assert by_host[stopped.name]["netbox"] == []
+
+    fixed = pyctl(env, "reapply", "lab", "--drifted", "--yes", "--json")
+    assert fixed.code == 0, fixed.stderr[-3000:]
+    out = fixed.json()
+    assert out["reapplied"] == {edited.name: ["gpu"], stopped.name: ["gpu"]}
+    assert sorted(out["fixed"]) == sorted([edited.name, stopped.name])
+    assert out["still_drifted"] == []
+    # The other hosts saw no task: no Ansible event of the reapply names them.
+    assert hosts_in_runs(runs, "-reapply-") == {edited.name, stopped.name}
+    assert "modeset=0" in podman("exec", edited.name, "cat", NOUVEAU)
+    assert podman("exec", stopped.name, "systemctl", "is-active", "nvidia-persistenced").strip() == "active"
+
+
+def test_then_the_lab_has_no_drift_three_times_in_a_row(env: dict[str, str], rolled_out: Result,
+                                                        registered: list[lab.LabHost]) -> None:
+    # Runs after the reapply above (tests run in file order): the first drift is "a second drift reports
+    # all in sync", the three together "no false positives on a converged lab".
+    assert rolled_out.code == 0
+    for attempt in range(3):
+        result, doc = drift(env)
+        assert result.code == 0, f"attempt {attempt + 1}: " + json.dumps(
+            [h for h in doc["hosts"] if h["status"] != "in-sync"], indent=1)[:4000]
+        assert doc["counts"] == {"in-sync": len(registered), "drifted": 0, "failed": 0, "unreachable": 0}
+        print(f"drift #{attempt + 1} over {len(registered)} hosts: {doc['seconds']} s", file=sys.stderr)
