@@ -69,7 +69,7 @@ def main() -> int:
 
         defaults = {**env, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_PIPELINING": "False",
                     "ANSIBLE_SSH_ARGS": "-o ServerAliveInterval=5 -o ServerAliveCountMax=3",
-                    "ANSIBLE_CALLBACKS_ENABLED": ""}
+                    "ANSIBLE_CALLBACKS_ENABLED": "ansible.builtin.default"}
         ansible_s = 0.0
         changed = 0
         for book in PHASE_PLAYBOOKS:

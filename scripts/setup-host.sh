@@ -55,6 +55,13 @@ fi
 modprobe vxlan 2>/dev/null || grep -qw vxlan /proc/modules || [[ -d /sys/module/vxlan ]] ||
     echo "setup-host.sh: warning: the vxlan module is not available; the overlay tests will fail" >&2
 
+# Every lab host boots systemd, which holds ~6 inotify instances: the default 128 per user stops the
+# 21st host's systemd (sshd never starts). Raised, never lowered, and not persisted.
+for kv in fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=524288; do
+    key=${kv%%=*} want=${kv#*=}
+    if (( $(sysctl -n "$key") < want )); then sysctl -qw "$kv"; fi
+done
+
 # State and cache for the lab image (pyctl.dev.lab keys both by the image definition's hash).
 install -d -m 0755 /var/lib/pyctl-dev/cache
 

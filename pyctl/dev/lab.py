@@ -62,7 +62,8 @@ SUITE = "bookworm"
 VARIANT = "minbase"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
-SSH_WAIT_S = 90.0
+SSH_WAIT_S = 90.0  # plus SSH_WAIT_PER_HOST_S per host: on 2 cores, 50 systemd boots queue
+SSH_WAIT_PER_HOST_S = 3.0
 # podman serialises much of its work on a lock; beyond a few workers on 2 cores nothing is gained.
 PODMAN_WORKERS = 4
 
@@ -369,7 +370,7 @@ def _up(n: int) -> list[LabHost]:
         _log(f"lab: creating {len(to_create)} host(s)")
         _parallel(lambda h: _create(h, image.tag), to_create)
 
-    wait_for_ssh(wanted)
+    wait_for_ssh(wanted, SSH_WAIT_S + SSH_WAIT_PER_HOST_S * len(wanted))
     known = _parallel(lambda h: _authorize_and_read_host_keys(h, public_key), wanted)
     _write_atomic(KNOWN_HOSTS_FILE, "".join(f"{line}\n" for entries in known for line in entries), 0o644)
     hosts = [LabHost(h.name, h.ip, h.mac, "running") for h in wanted]
