@@ -1,6 +1,7 @@
 """Lab hosts (podman containers booting systemd, sshd, the lab key) for one test session.
 
-The lab is started once and always torn down, even when a test fails. PYCTL_LAB_HOSTS sets its size.
+The lab is started once and always torn down, even when a test fails. PYCTL_LAB_HOSTS sets its size
+(default 10: 3 etcd members, 1 control plane, 6 GPU workers, as the drift tests need).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def lab_size() -> int:
-    return int(os.environ.get("PYCTL_LAB_HOSTS", "5"))
+    return int(os.environ.get("PYCTL_LAB_HOSTS", "10"))
 
 
 @pytest.fixture(scope="session")
