@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from pyctl import artifacts
+from pyctl.cli_common import add_netbox_flags, print_result
 from pyctl.errors import ConfigError, ExitCode, PyctlError
 
 if TYPE_CHECKING:
@@ -58,9 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--vars", action="append", default=[], metavar="FILE",
                    help="YAML overlaid on the DC's group_vars/all (repeatable), e.g. other mirror URLs")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="per-request timeout in seconds")
-    p.add_argument("--netbox-url", metavar="URL", help="NetBox base URL (default: $NETBOX_URL)")
-    p.add_argument("--token-file", metavar="PATH",
-                   help="file holding the NetBox API token (default: $NETBOX_TOKEN, then $NETBOX_TOKEN_FILE)")
+    add_netbox_flags(p)
 
 
 def add_dev_parser(dev_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,11 +91,7 @@ def dev_handler(args: argparse.Namespace) -> int:
             result = mirror.status(dc=args.dc)
     except mirror.MirrorError as exc:
         raise ConfigError(f"artifact mirror: {exc}") from exc
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for key, value in result.items():
-            print(f"{key:12} {value}")
+    print_result(result, as_json=args.json)
     return ExitCode.OK
 
 

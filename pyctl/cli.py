@@ -17,6 +17,7 @@ from typing import Any
 
 from pyctl import artifacts_cli, drift_cli, rollout_cli, smoke_cli, tco_cli
 from pyctl import inventory as inv_mod
+from pyctl.cli_common import add_netbox_flags, print_result
 from pyctl.errors import ConfigError, ExitCode, PyctlError, report
 
 EPILOG = """\
@@ -40,12 +41,6 @@ def _eprint(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
 
 
-def _add_netbox_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--netbox-url", metavar="URL", help="NetBox base URL (default: $NETBOX_URL)")
-    p.add_argument("--token-file", metavar="PATH",
-                   help="file holding the NetBox API token (default: $NETBOX_TOKEN, then $NETBOX_TOKEN_FILE)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pyctl", description="Provision and check bare-metal GPU inference clusters, from NetBox.",
@@ -59,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = p_inv.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the inventory model as one JSON document")
     fmt.add_argument("--ansible", action="store_true", help="print it as `ansible-inventory --list` would")
-    _add_netbox_flags(p_inv)
+    add_netbox_flags(p_inv)
 
     p_plan = sub.add_parser(
         "plan", help="compute MTU, CIDRs/IPAM, etcd and control-plane settings for a data center",
@@ -76,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="site policy YAML (default: inventories/<dc>/group_vars/all/pyctl.yml if present)")
     p_plan.add_argument("--rtt", action="append", default=[], metavar="A,B=MS",
                         help="measured round-trip time between two etcd members in ms (repeatable)")
-    _add_netbox_flags(p_plan)
+    add_netbox_flags(p_plan)
 
     p_run = sub.add_parser(
         "run", help="run a playbook on a data center's hosts, from the NetBox inventory",
@@ -97,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="extra variable (repeatable); VALUE is parsed as YAML")
     p_run.add_argument("--forks", type=int, metavar="N", help="parallel hosts (default: all hosts, at most 50)")
     p_run.add_argument("--json", action="store_true", help="print the per-host report as one JSON document")
-    _add_netbox_flags(p_run)
+    add_netbox_flags(p_run)
 
     rollout_cli.add_parser(sub)
     drift_cli.add_parsers(sub)
@@ -374,11 +369,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
             return ExitCode.OK
     except bed_mod.DevError as exc:
         raise ConfigError(f"netbox test bed: {exc}") from exc
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for key, value in result.items():
-            print(f"{key:12} {value}")
+    print_result(result, as_json=args.json)
     return ExitCode.OK
 
 

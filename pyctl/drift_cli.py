@@ -17,6 +17,7 @@ from typing import Any
 
 from pyctl import drift, rollout, rollout_cli
 from pyctl import site as site_mod
+from pyctl.cli_common import add_netbox_flags
 from pyctl.errors import ConfigError, ExitCode
 
 DRIFT_EPILOG = """\
@@ -54,9 +55,7 @@ def _eprint(*parts: object) -> None:
 def _netbox_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", metavar="FILE",
                    help="site policy YAML (default: inventories/<dc>/group_vars/all/pyctl.yml if present)")
-    p.add_argument("--netbox-url", metavar="URL", help="NetBox base URL (default: $NETBOX_URL)")
-    p.add_argument("--token-file", metavar="PATH",
-                   help="file holding the NetBox API token (default: $NETBOX_TOKEN, then $NETBOX_TOKEN_FILE)")
+    add_netbox_flags(p)
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pyctl import rollout, smoke_cli
 from pyctl import site as site_mod
+from pyctl.cli_common import add_netbox_flags
 from pyctl.errors import CheckFailed, ConfigError, ExitCode
 
 EPILOG = """\
@@ -64,9 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--skip-artifact-check", action="store_true",
                    help="do not ask the mirrors first (they were checked another way)")
     p.add_argument("--json", action="store_true", help="print the final state as one JSON document")
-    p.add_argument("--netbox-url", metavar="URL", help="NetBox base URL (default: $NETBOX_URL)")
-    p.add_argument("--token-file", metavar="PATH",
-                   help="file holding the NetBox API token (default: $NETBOX_TOKEN, then $NETBOX_TOKEN_FILE)")
+    add_netbox_flags(p)
 
 
 def add_batch_flags(p: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pyctl.cli_common import add_netbox_flags
 from pyctl.errors import ConfigError, ExitCode
 
 EPILOG = """\
@@ -59,9 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="run only this check (repeatable; ssh always runs)")
     p.add_argument("--settings", metavar="FILE",
                    help="site policy YAML for the plan (default: inventories/<dc>/group_vars/all/pyctl.yml)")
-    p.add_argument("--netbox-url", metavar="URL", help="NetBox base URL (default: $NETBOX_URL)")
-    p.add_argument("--token-file", metavar="PATH",
-                   help="file holding the NetBox API token (default: $NETBOX_TOKEN, then $NETBOX_TOKEN_FILE)")
+    add_netbox_flags(p)
 
 
 def smoke_settings(dc: str, repo: Path | None = None) -> Any:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pyctl.cli_common import add_netbox_flags
 from pyctl.errors import ConfigError, ExitCode, PyctlError, report
 
 if TYPE_CHECKING:
@@ -87,9 +88,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="months the chart covers (default: the depreciation period)")
     p.add_argument("--svg", metavar="FILE", help="write the chart here instead of into a run directory")
     p.add_argument("--json", action="store_true", help="print the result as one JSON document")
-    p.add_argument("--netbox-url", metavar="URL", help="NetBox base URL (default: $NETBOX_URL)")
-    p.add_argument("--token-file", metavar="PATH",
-                   help="file holding the NetBox API token (default: $NETBOX_TOKEN, then $NETBOX_TOKEN_FILE)")
+    add_netbox_flags(p)
 
 
 def read_assumptions(path: str | None) -> Assumptions:
