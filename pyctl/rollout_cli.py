@@ -111,6 +111,11 @@ def run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace],
         state = rollout.new_state(args.dc, phase_hosts, sizes)
 
     plan = site.plan
+    if not args.resume:
+        from pyctl.plan import render_text  # noqa: PLC0415
+
+        _eprint(render_text(plan))
+        _eprint("")
     _eprint(f"rollout of {args.dc}: {len(site.inventory.hosts)} hosts in {len(site.inventory.clusters)} clusters; "
             f"plan OK ({len(plan.warnings)} warnings, {len(plan.findings)} findings)")
     print_batches(state)

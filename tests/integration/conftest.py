@@ -83,5 +83,5 @@ class Result:
 
 def run_pyctl(*args: str, env: dict[str, str]) -> Result:
     proc = subprocess.run([sys.executable, "-m", "pyctl", *args], env=env, cwd=REPO, text=True,
-                          capture_output=True, timeout=300, check=False)
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=300, check=False)
     return Result(proc.returncode, proc.stdout, proc.stderr)

@@ -1,0 +1,50 @@
+"""`pyctl rollout`, `drift` and `reapply` against the real NetBox, without hosts: the dry run's plan and
+batches, and the bad inputs that must stop before anything is written or any host is touched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import NetBoxBed, run_pyctl
+
+pytestmark = pytest.mark.netbox
+
+
+def test_dry_run_prints_the_plan_and_the_batches_and_writes_nothing(netbox_bed: NetBoxBed, tmp_path: Path) -> None:
+    result = run_pyctl("rollout", "dc2", "--dry-run", "--json", env=netbox_bed.env(PYCTL_RUNS_DIR=str(tmp_path)))
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert doc["dry_run"] is True
+    phases = {p["name"]: p for p in doc["phases"]}
+    assert list(phases) == ["preflight", "gpu", "etcd", "control_plane", "calico", "smoke"]
+    assert [b["hosts"] for b in phases["etcd"]["batches"]] == [["dc2-etcd-01", "dc2-etcd-02", "dc2-etcd-03"]]
+    gpu = [len(b["hosts"]) for b in phases["gpu"]["batches"]]
+    assert gpu[0] == 1  # the canary
+    assert sum(gpu) == len({h for b in phases["calico"]["batches"] for h in b["hosts"]})
+    assert all(not b["done"] for p in doc["phases"] for b in p["batches"])
+    assert "cluster dc2-inference-a" in result.stderr  # the plan, printed before the batches
+    assert "  gpu            " in result.stderr
+    assert list(tmp_path.iterdir()) == []  # no state, no lock, no run directory
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["rollout", "dc2", "--batches", "0"],
+     "--batches: '0' is neither a host count (1, 2, …) nor a percentage (1%–100%)"),
+    (["rollout", "dc2", "--max-fail", "-1"], "--max-fail must be 0 or more, got -1"),
+    (["rollout", "dc2", "--limit", "nope"], "--limit: 'nope' is neither a host nor a group of dc2"),
+    (["rollout", "dc2", "--resume", "--yes"], "nothing to resume: no rollout state in {runs}/dc2/rollout-state.json"),
+    (["rollout", "dc2"], "not a terminal: pass --yes to go on after the plan"),
+    (["reapply", "dc2"], "say what to reapply: --drifted (the drifted hosts of the last drift) or --host HOST"),
+    (["reapply", "dc2", "--drifted", "--yes"],
+     "no drift report for dc2 ({runs}/dc2/last-drift.json): run `pyctl drift dc2` first, or pass --fresh"),
+    (["reapply", "dc2", "--host", "dc2-nope", "--yes"], "--host: not a host of dc2: dc2-nope"),
+    (["drift", "dc2", "--limit", "cluster_nope"], "--limit: 'cluster_nope' is neither a host nor a group of dc2"),
+])
+def test_bad_input_is_refused_with_exit_3_and_nothing_written(netbox_bed: NetBoxBed, tmp_path: Path,
+                                                              args: list[str], message: str) -> None:
+    result = run_pyctl(*args, env=netbox_bed.env(PYCTL_RUNS_DIR=str(tmp_path)))
+    assert result.code == 3, result.stderr
+    assert result.stderr.splitlines()[-1] == f"pyctl: error: {message.format(runs=tmp_path)}"
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
