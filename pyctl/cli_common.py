@@ -15,6 +15,13 @@ def add_netbox_flags(parser: argparse.ArgumentParser) -> None:
                         help="file holding the NetBox API token (default: $NETBOX_TOKEN, then $NETBOX_TOKEN_FILE)")
 
 
+def add_site_flags(parser: argparse.ArgumentParser) -> None:
+    """``--settings`` (the site policy the plan reads) and the NetBox flags: every command that plans."""
+    parser.add_argument("--settings", metavar="FILE",
+                        help="site policy YAML (default: inventories/<dc>/group_vars/all/pyctl.yml if present)")
+    add_netbox_flags(parser)
+
+
 def print_result(result: Mapping[str, Any], *, as_json: bool) -> None:
     """A flat result (the test beds' status): one JSON document, or ``key  value`` lines."""
     if as_json:

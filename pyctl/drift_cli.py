@@ -17,7 +17,7 @@ from typing import Any
 
 from pyctl import drift, rollout, rollout_cli
 from pyctl import site as site_mod
-from pyctl.cli_common import add_netbox_flags
+from pyctl.cli_common import add_site_flags
 from pyctl.errors import ConfigError, ExitCode
 
 DRIFT_EPILOG = """\
@@ -52,12 +52,6 @@ def _eprint(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
 
 
-def _netbox_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--settings", metavar="FILE",
-                   help="site policy YAML (default: inventories/<dc>/group_vars/all/pyctl.yml if present)")
-    add_netbox_flags(p)
-
-
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "drift", help="what changed on the hosts (roles in check + diff mode) and what differs from NetBox",
@@ -69,7 +63,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--limit", metavar="HOSTS", help="comma-separated hosts or groups to check")
     p.add_argument("--json", action="store_true", help="print the report as one JSON document")
     p.add_argument("--no-diff", action="store_true", help="list the drifted tasks without their diffs")
-    _netbox_flags(p)
+    add_site_flags(p)
 
     r = subparsers.add_parser(
         "reapply", help="fix drift: run only the drifted roles on only the drifted hosts, then check them again",
@@ -86,7 +80,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     r.add_argument("--dry-run", action="store_true", help="show what would be reapplied, change nothing")
     r.add_argument("--json", action="store_true", help="print the result as one JSON document")
     rollout_cli.add_batch_flags(r)
-    _netbox_flags(r)
+    add_site_flags(r)
 
 
 def handlers(load_inventory: Callable[[argparse.Namespace], Any],

@@ -16,7 +16,7 @@ from typing import Any
 
 from pyctl import rollout, smoke_cli
 from pyctl import site as site_mod
-from pyctl.cli_common import add_netbox_flags
+from pyctl.cli_common import add_site_flags
 from pyctl.errors import CheckFailed, ConfigError, ExitCode
 
 EPILOG = """\
@@ -60,12 +60,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="run only this phase (repeatable): " + ", ".join(names))
     p.add_argument("--limit", metavar="HOSTS", help="comma-separated hosts or groups to include")
     add_batch_flags(p)
-    p.add_argument("--settings", metavar="FILE",
-                   help="site policy YAML (default: inventories/<dc>/group_vars/all/pyctl.yml if present)")
     p.add_argument("--skip-artifact-check", action="store_true",
                    help="do not ask the mirrors first (they were checked another way)")
     p.add_argument("--json", action="store_true", help="print the final state as one JSON document")
-    add_netbox_flags(p)
+    add_site_flags(p)
 
 
 def add_batch_flags(p: argparse.ArgumentParser) -> None:
@@ -160,6 +158,10 @@ def run_batches(site: site_mod.Site, state: rollout.RolloutState, state_path: Pa
     from pyctl.runner import run_playbook  # noqa: PLC0415
 
     by_name = {ph.name: ph for ph in rollout.PHASES}
+    for ps in state.phases:  # before the lock: a missing playbook writes nothing
+        book = by_name[ps.name].playbook
+        if book is not None and not (REPO / "playbooks" / book).exists():
+            raise ConfigError(f"phase {ps.name}: playbook not found: playbooks/{book}")
     lock = rollout.DcLock(runs_root() / site.dc / "rollout.lock", warn=lambda m: _eprint(f"pyctl: warning: {m}"))
     with lock:
         run_dir = new_run_dir(site.dc, verb)
@@ -178,10 +180,6 @@ def run_batches(site: site_mod.Site, state: rollout.RolloutState, state_path: Pa
             return rollout.BatchResult(failed=result.failed_hosts, unreachable=result.unreachable_hosts,
                                        canceled=result.canceled, run_dir=str(result.run_dir), reasons=reasons)
 
-        for ps in state.phases:
-            book = by_name[ps.name].playbook
-            if book is not None and not (REPO / "playbooks" / book).exists():
-                raise ConfigError(f"phase {ps.name}: playbook not found: playbooks/{book}")
         code = rollout.execute(state, state_path, run_batch, max_fail=max_fail, say=_eprint)
     write_json(run_dir / "state.json", state.to_dict())
     return code, run_dir
