@@ -17,7 +17,7 @@ from typing import Any
 
 from pyctl import artifacts_cli, drift_cli, rollout_cli, smoke_cli, tco_cli
 from pyctl import inventory as inv_mod
-from pyctl.cli_common import add_netbox_flags, print_result
+from pyctl.cli_common import add_netbox_flags, not_touched, print_result, say_not_touched
 from pyctl.errors import ConfigError, ExitCode, PyctlError, report
 
 EPILOG = """\
@@ -130,7 +130,9 @@ def load_inventory(args: argparse.Namespace) -> inv_mod.Inventory:
 
     settings = settings_from_env(url=args.netbox_url, token_file=args.token_file)
     records = NetBox(settings).site_records(args.dc)
-    return inv_mod.build(records)
+    inventory = inv_mod.build(records, include_planned=args.include_planned, exclude_invalid=args.exclude_invalid)
+    say_not_touched(inventory)
+    return inventory
 
 
 def cmd_inventory(args: argparse.Namespace) -> int:
@@ -142,9 +144,14 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         print(json.dumps(inv_mod.ansible_inventory(inventory), indent=2))
     else:
         print(render_inventory(inventory))
-    _eprint(f"{len(inventory.hosts)} hosts in {len(inventory.clusters)} clusters, "
-            f"read in {time.monotonic() - started:.2f} s")
+    skipped = len(inventory.not_touched())
+    _eprint(f"{_count(len(inventory.hosts), 'host')} in {_count(len(inventory.clusters), 'cluster')}"
+            f"{f', {skipped} not touched' if skipped else ''}, read in {time.monotonic() - started:.2f} s")
     return ExitCode.OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def render_inventory(inventory: inv_mod.Inventory) -> str:
@@ -152,7 +159,8 @@ def render_inventory(inventory: inv_mod.Inventory) -> str:
     headers = ("host", "role", "address", "rack", "underlay", "mtu", "gpus", "mig")
     for cluster in inventory.clusters:
         lines.append("")
-        lines.append(f"cluster {cluster.name} ({cluster.kind}, {len(cluster.hosts)} hosts)")
+        down = f"; etcd down: {', '.join(cluster.down_etcd)}" if cluster.down_etcd else ""
+        lines.append(f"cluster {cluster.name} ({cluster.kind}, {_count(len(cluster.hosts), 'host')}{down})")
         rows = [headers]
         for h in cluster.hosts:
             gpus = f"{h.gpu.count}× {h.gpu.model}{' nvswitch' if h.gpu.nvswitch else ''}" if h.gpu else "-"
@@ -161,6 +169,9 @@ def render_inventory(inventory: inv_mod.Inventory) -> str:
         widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
         for r in rows:
             lines.append("  " + "  ".join(col.ljust(w) for col, w in zip(r, widths, strict=True)).rstrip())
+    if inventory.not_touched():
+        lines += ["", "not touched"]
+        lines += [f"  {s.name}  {s.role or '-'}  {s.status}  {s.reason}" for s in inventory.not_touched()]
     return "\n".join(lines)
 
 
@@ -214,14 +225,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
     settings = _plan_settings(args)
     rtts = _parse_rtts(args.rtt)
     records = NetBox(settings_from_env(url=args.netbox_url, token_file=args.token_file)).site_records(args.dc)
-    inventory = inv_mod.build(records, mtu_mismatch="finding")
+    inventory = inv_mod.build(records, mtu_mismatch="finding", include_planned=args.include_planned,
+                              exclude_invalid=args.exclude_invalid)
+    say_not_touched(inventory)
     plan = compute_plan(inventory, settings, rtts or None)
     # A pod-traffic NIC whose MTU differs from its peers breaks the inventory rule; the plan still
     # computes (from the smallest MTU) so that every other broken rule is named in the same run.
     violations = [*inventory.findings, *plan.violations]
     run_dir = new_run_dir(args.dc, "plan")
     write_json(run_dir / "inventory.json", inventory.to_dict())
-    doc = {**plan.to_dict(), "violations": violations, "ok": not violations, "run_dir": str(run_dir)}
+    doc = {**plan.to_dict(), "violations": violations, "ok": not violations, "run_dir": str(run_dir),
+           "not_touched": not_touched(inventory)}
     write_json(run_dir / "plan.json", doc)
     for group, variables in group_vars(plan).items():
         write_yaml(run_dir / "group_vars" / f"{group}.yml", variables)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pyctl import drift, rollout, rollout_cli
 from pyctl import site as site_mod
-from pyctl.cli_common import add_site_flags
+from pyctl.cli_common import add_site_flags, not_touched
 from pyctl.errors import ConfigError, ExitCode
 
 DRIFT_EPILOG = """\
@@ -96,7 +96,7 @@ def run_drift(args: argparse.Namespace, load_inventory: Callable[[argparse.Names
     hosts = sorted(wanted) if wanted is not None else None
     report = drift.collect(site, hosts=hosts, say=_eprint)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps({**report.to_dict(), "not_touched": not_touched(site.inventory)}, indent=2))
     else:
         print(drift.render_terminal(report, diffs=not args.no_diff))
     _eprint(f"HTML report: {Path(str(report.run_dir)) / 'drift.html'}")
@@ -143,6 +143,7 @@ def run_reapply(args: argparse.Namespace, load_inventory: Callable[[argparse.Nam
     if args.max_fail < 0:
         raise ConfigError(f"--max-fail must be 0 or more, got {args.max_fail}")
     site = site_mod.load(args.dc, load_inventory(args), plan_settings(args))
+    site.require_hosts("reapply")
     unknown = sorted(set(args.host) - set(site.hosts))
     if unknown:
         raise ConfigError(f"--host: not a host of {args.dc}: {', '.join(unknown)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,20 @@ POD_TRAFFIC_TAG = "pod-traffic"
 # etcd clusters of 3 or 5 members, 7 at most (etcd FAQ, "What is maximum cluster size?").
 ETCD_MAX_MEMBERS = 7
 
+# NetBox device status (dcim DeviceStatusChoices) decides what pyctl touches (DESIGN.md, "Contracts").
+STATUS_ACTIVE = "active"
+BRING_UP_STATUSES = frozenset({"planned", "staged"})  # only with include_planned (`--include-planned`)
+NEVER_STATUSES = frozenset({"offline", "failed", "decommissioning", "inventory"})
+# An etcd member NetBox marks one of these was deployed and is still a member of its etcd cluster until
+# an operator removes it (`etcdctl member remove`): it counts for quorum, and is named as down.
+ETCD_DOWN_STATUSES = frozenset({"offline", "failed", "decommissioning"})
+
+# A host name Ansible, DNS and Kubernetes (node names: RFC 1123 subdomains, lower case) all accept.
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+# The device type custom field that records how many GPUs the hardware holds (README, "NetBox data model").
+GPU_CAPACITY_FIELD = "gpu_capacity"
+LAG_TYPE = "lag"
+
 
 # --- records as read from NetBox (pyctl.netbox fills these; tests build them by hand) ----------
 
@@ -41,6 +56,10 @@ ETCD_MAX_MEMBERS = 7
 class InterfaceRecord:
     name: str
     mtu: int | None
+    type: str = ""  # NetBox interface type: "lag" for a bond, "virtual" for a VLAN sub-interface, …
+    addresses: tuple[str, ...] = ()  # IP addresses assigned to it, "10.2.0.11/24"
+    members: tuple[InterfaceRecord, ...] = ()  # a bond's members (NetBox ``lag`` set on each)
+    parent: InterfaceRecord | None = None  # a VLAN sub-interface's parent
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,9 @@ class DeviceRecord:
     primary_ip4: str | None  # "10.2.0.11/24"
     custom_fields: Mapping[str, Any]
     pod_interfaces: tuple[InterfaceRecord, ...]
+    primary_ip6: str | None = None  # "2001:db8::11/64"
+    id: int = 0  # NetBox's primary key: names an unnamed device
+    gpu_capacity: int | None = None  # the device type's custom field gpu_capacity; None: not recorded
 
 
 @dataclass(frozen=True)
@@ -63,7 +85,8 @@ class PrefixRecord:
     vrf: str | None
     cluster: str | None
     status: str
-    site: str | None
+    site: str | None  # the site it belongs to (scoped to it, its location, or a region/group above it)
+    scope: str | None = None  # how it is scoped when not to a site itself: "region emea", "location hall-a of dc2"
 
 
 @dataclass(frozen=True)
@@ -72,6 +95,7 @@ class SiteRecords:
     devices: tuple[DeviceRecord, ...]
     prefixes: tuple[PrefixRecord, ...]
     device_custom_fields: frozenset[str]  # custom fields NetBox defines on dcim.device
+    device_type_custom_fields: frozenset[str] = frozenset()  # … and on dcim.devicetype
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -91,7 +115,7 @@ class Host:
     rack: str | None
     role: str
     cluster: str
-    address: str  # the primary IPv4 address, without prefix length
+    address: str  # where Ansible and SSH reach it: the primary IPv4 address, else the primary IPv6
     address_cidr: str  # the same with its prefix length, as NetBox holds it
     underlay_nic: str
     underlay_mtu: int
@@ -99,6 +123,18 @@ class Host:
     status: str
     device_type: str
     gpu: Gpu | None = None
+    primary_ip4: str | None = None  # as NetBox holds them, with prefix length
+    primary_ip6: str | None = None
+    pod_address: str = ""  # the address of the pod-traffic interface (IPv4 first): the overlay's underlay
+    pod_address_cidr: str = ""
+    pod_addresses: tuple[str, ...] = ()  # every address of the pod-traffic interface, with prefix length
+    underlay_type: str = ""  # NetBox interface type of the pod-traffic interface
+
+    @property
+    def ip_families(self) -> tuple[str, ...]:
+        """The IP families the host's pod-traffic interface carries ("ipv4", "ipv6")."""
+        versions = {ipaddress.ip_interface(a).version for a in self.pod_addresses}
+        return tuple(f for f, v in (("ipv4", 4), ("ipv6", 6)) if v in versions)
 
 
 @dataclass(frozen=True)
@@ -106,6 +142,8 @@ class Cluster:
     name: str
     kind: str  # "workload" (GPU workers) or "management" (hosted control planes and their etcd)
     hosts: tuple[Host, ...]
+    # etcd members NetBox marks offline, failed or decommissioning: not touched, still members (quorum).
+    down_etcd: tuple[str, ...] = ()
 
     def members(self, role: str) -> tuple[Host, ...]:
         return tuple(h for h in self.hosts if h.role == role)
@@ -118,7 +156,19 @@ class Prefix:
     vrf: str | None
     cluster: str | None
     status: str
-    site: str | None = None  # the site the prefix is scoped to; None: global
+    site: str | None = None  # the site the prefix belongs to; None: global
+    scope: str | None = None  # its scope when not a site itself ("region emea"); see PrefixRecord
+
+
+@dataclass(frozen=True)
+class SkippedHost:
+    """A NetBox device pyctl does not touch, and why: its status, or (``--exclude-invalid``) its records."""
+
+    name: str
+    status: str
+    role: str
+    cluster: str | None
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -128,6 +178,8 @@ class Inventory:
     # Every prefix NetBox holds, of all sites: overlap rules span a whole VRF (routing domain).
     prefixes: tuple[Prefix, ...] = field(default=())
     findings: tuple[str, ...] = field(default=())  # see build(mtu_mismatch="finding")
+    skipped: tuple[SkippedHost, ...] = field(default=())  # by NetBox status: never touched
+    excluded: tuple[SkippedHost, ...] = field(default=())  # by build(exclude_invalid=True): unsound records
 
     def site_prefixes(self) -> tuple[Prefix, ...]:
         return tuple(p for p in self.prefixes if p.site == self.site)
@@ -146,10 +198,17 @@ class Inventory:
         return {
             "site": self.site,
             "clusters": [
-                {"name": c.name, "kind": c.kind, "hosts": [asdict(h) for h in c.hosts]} for c in self.clusters
+                {"name": c.name, "kind": c.kind, "hosts": [asdict(h) for h in c.hosts],
+                 "down_etcd_members": list(c.down_etcd)} for c in self.clusters
             ],
             "prefixes": [asdict(p) for p in self.prefixes],
+            "skipped": [asdict(s) for s in self.skipped],
+            "excluded": [asdict(s) for s in self.excluded],
         }
+
+    def not_touched(self) -> tuple[SkippedHost, ...]:
+        """Every NetBox device of the site this run leaves alone, skipped or excluded, by name."""
+        return tuple(sorted((*self.skipped, *self.excluded), key=lambda s: s.name))
 
 
 # --- building and validating -------------------------------------------------------------------
@@ -196,14 +255,70 @@ def _gpu(rec: DeviceRecord, where: str, problems: list[str]) -> Gpu | None:
     return Gpu(model=model, count=count, nvswitch=nvswitch, mig_layout=layout)
 
 
-def build(records: SiteRecords, *, mtu_mismatch: str = "problem") -> Inventory:
+def _status_reason(status: str) -> str:
+    if status in BRING_UP_STATUSES:
+        return f"NetBox status {status}: brought up only with --include-planned"
+    if status in NEVER_STATUSES:
+        return f"NetBox status {status}: never touched"
+    return f"NetBox status {status!r} is not one pyctl knows: never touched"
+
+
+def _address_problems(rec: DeviceRecord, where: str, seen: dict[str, str], problems: list[str]) -> None:
+    for kind, cidr in (("primary_ip4", rec.primary_ip4), ("primary_ip6", rec.primary_ip6)):
+        if not cidr:
+            continue
+        try:
+            address = str(ipaddress.ip_interface(cidr).ip)
+        except ValueError:
+            problems.append(f"{where}: {kind} {cidr!r} is not an IP address with a prefix length")
+            continue
+        if address in seen:
+            problems.append(f"{where}: primary address {address} is also the primary address of device {seen[address]}")
+        else:
+            seen[address] = rec.name
+    if not rec.primary_ip4 and not rec.primary_ip6:
+        problems.append(f"{where}: has no primary IP address (neither primary_ip4 nor primary_ip6)")
+
+
+def _underlay_fit(nic: InterfaceRecord, where: str) -> list[str]:
+    """A bond's MTU must fit under each member's, a VLAN interface's under its parent's (and that
+    parent's members'): a larger frame than a lower device carries is dropped on the wire."""
+    assert nic.mtu is not None
+    out: list[str] = []
+    if nic.type == LAG_TYPE and not nic.members:
+        out.append(f"{where}: bond {nic.name} has no member interfaces in NetBox (set `lag` on its members)")
+    lower = [(f"bond {nic.name} member {m.name}", m) for m in nic.members]
+    if nic.parent is not None:
+        lower.append((f"parent {nic.parent.name}", nic.parent))
+        lower += [(f"parent {nic.parent.name}'s bond member {m.name}", m) for m in nic.parent.members]
+    for label, dev in lower:
+        if dev.mtu is None:
+            out.append(f"{where}: {nic.name} has MTU {nic.mtu}, but its {label} has no MTU in NetBox")
+        elif dev.mtu < nic.mtu:
+            out.append(f"{where}: {nic.name} has MTU {nic.mtu}, but its {label} has MTU {dev.mtu}: "
+                       f"{nic.name}'s MTU must fit under it")
+    return out
+
+
+def build(records: SiteRecords, *, mtu_mismatch: str = "problem", include_planned: bool = False,
+          exclude_invalid: bool = False) -> Inventory:
     """The validated inventory of ``records.site``; raises InventoryError naming every problem.
 
+    NetBox's device status decides what is in it: ``active`` hosts, and ``planned``/``staged`` ones
+    with ``include_planned``; every other device is listed in ``Inventory.skipped`` with its status.
+    An etcd member marked offline, failed or decommissioning still counts for its cluster's quorum
+    (``Cluster.down_etcd``).
+
     ``mtu_mismatch="finding"`` keeps hosts whose pod-traffic NIC MTU differs from their cluster
-    peers and records the mismatch in ``Inventory.findings`` instead: the plan must see every
-    node to compute the cluster's underlay MTU and to name the odd ones out next to its own rules.
+    peers (or does not fit under its bond members or VLAN parent) and records the mismatch in
+    ``Inventory.findings`` instead: the plan must see every node to compute the cluster's underlay
+    MTU and to name the odd ones out next to its own rules.
+
+    ``exclude_invalid`` goes on without the hosts whose records break a rule, and without every host
+    of a cluster whose cluster rules break, each listed in ``Inventory.excluded`` with its reasons.
+    Problems of NetBox itself (a missing custom field definition) still raise.
     """
-    problems: list[str] = []
+    problems: list[str] = []  # site-wide: always raise
     findings: list[str] = []
     missing_cf = [n for n in DEVICE_CUSTOM_FIELDS if n not in records.device_custom_fields]
     if missing_cf:
@@ -211,79 +326,116 @@ def build(records: SiteRecords, *, mtu_mismatch: str = "problem") -> Inventory:
                         "(pyctl reads: " + ", ".join(DEVICE_CUSTOM_FIELDS) + ")")
 
     hosts: list[Host] = []
+    skipped: list[SkippedHost] = []
+    excluded: list[SkippedHost] = []
+    down_etcd: dict[str, list[str]] = defaultdict(list)
+    host_problems: dict[str, list[str]] = {}
     seen_address: dict[str, str] = {}
-    for rec in sorted(records.devices, key=lambda d: d.name):
-        where = f"device {rec.name}"
-        before = len(problems)
-        if rec.role not in ROLES:
-            problems.append(f"{where}: role {rec.role!r} is not one pyctl manages ({', '.join(ROLES)})")
+    for rec in sorted(records.devices, key=lambda d: (d.name, d.id)):
         cluster = rec.custom_fields.get("cluster")
+        managed = rec.status == STATUS_ACTIVE or (include_planned and rec.status in BRING_UP_STATUSES)
+        if not managed:
+            skipped.append(SkippedHost(rec.name or f"(unnamed, id {rec.id})", rec.status, rec.role,
+                                       cluster if isinstance(cluster, str) else None, _status_reason(rec.status)))
+            if rec.role == ROLE_ETCD and rec.status in ETCD_DOWN_STATUSES and isinstance(cluster, str) and cluster:
+                down_etcd[cluster].append(rec.name)
+            continue
+        where = f"device {rec.name}" if rec.name else f"unnamed device (NetBox id {rec.id})"
+        mine: list[str] = []
+        if not rec.name:
+            mine.append(f"{where}: has no name; pyctl needs one as its host name")
+        elif not _HOST_NAME.match(rec.name):
+            where = f"device {rec.name!r}"
+            mine.append(f"{where}: {rec.name!r} is not a valid host name (lower-case letters, digits, '-' and '.', "
+                        "as DNS, Ansible and Kubernetes node names allow); rename the device in NetBox")
+        if rec.role not in ROLES:
+            mine.append(f"{where}: role {rec.role!r} is not one pyctl manages ({', '.join(ROLES)})")
         if not cluster:
-            problems.append(f"{where}: in no cluster (custom field cluster is empty)")
-        address = address_cidr = ""
-        if not rec.primary_ip4:
-            problems.append(f"{where}: has no primary IPv4 address")
-        else:
-            address_cidr = rec.primary_ip4
-            address = str(ipaddress.ip_interface(address_cidr).ip)
-            if address in seen_address:
-                problems.append(f"{where}: primary address {address} is also the primary address of "
-                                f"device {seen_address[address]}")
-            else:
-                seen_address[address] = rec.name
+            mine.append(f"{where}: in no cluster (custom field cluster is empty)")
+        _address_problems(rec, where, seen_address, mine)
         nic: InterfaceRecord | None = None
         if not rec.pod_interfaces:
-            problems.append(f"{where}: no interface tagged {POD_TRAFFIC_TAG!r} (the NIC that carries pod traffic)")
+            mine.append(f"{where}: no interface tagged {POD_TRAFFIC_TAG!r} (the NIC that carries pod traffic)")
         elif len(rec.pod_interfaces) > 1:
             names = ", ".join(i.name for i in rec.pod_interfaces)
-            problems.append(f"{where}: {len(rec.pod_interfaces)} interfaces tagged {POD_TRAFFIC_TAG!r} ({names}); "
-                            "exactly one carries pod traffic")
+            mine.append(f"{where}: {len(rec.pod_interfaces)} interfaces tagged {POD_TRAFFIC_TAG!r} ({names}); "
+                        "exactly one carries pod traffic")
         else:
             nic = rec.pod_interfaces[0]
             if nic.mtu is None:
-                problems.append(f"{where}: interface {nic.name} has no MTU in NetBox")
-        gpu = _gpu(rec, where, problems) if rec.role == ROLE_GPU_WORKER else None
-        if len(problems) > before:
+                mine.append(f"{where}: interface {nic.name} has no MTU in NetBox")
+            else:
+                fit = _underlay_fit(nic, where)
+                (findings if mtu_mismatch == "finding" else mine).extend(fit)
+            if not nic.addresses:
+                mine.append(f"{where}: interface {nic.name} ({POD_TRAFFIC_TAG}) has no IP address in NetBox "
+                            "(the address that carries pod traffic)")
+        gpu = _gpu(rec, where, mine) if rec.role == ROLE_GPU_WORKER else None
+        if gpu is not None and rec.gpu_capacity is not None and gpu.count > rec.gpu_capacity:
+            mine.append(f"{where}: gpu_count {gpu.count} is more than its device type {rec.device_type} holds "
+                        f"({GPU_CAPACITY_FIELD} {rec.gpu_capacity})")
+        if mine:
+            host_problems[rec.name or where] = mine
+            if exclude_invalid:
+                excluded.append(SkippedHost(rec.name or where, rec.status, rec.role,
+                                            cluster if isinstance(cluster, str) else None, "; ".join(mine)))
             continue
         assert nic is not None
         assert nic.mtu is not None
         assert isinstance(cluster, str)
+        mgmt_cidr = rec.primary_ip4 or rec.primary_ip6
+        assert mgmt_cidr is not None
+        pod = sorted(nic.addresses, key=lambda a: ipaddress.ip_interface(a).version)
         hosts.append(Host(
-            name=rec.name, site=records.site, rack=rec.rack, role=rec.role, cluster=cluster, address=address,
-            address_cidr=address_cidr, underlay_nic=nic.name, underlay_mtu=nic.mtu, platform=rec.platform,
-            status=rec.status, device_type=rec.device_type, gpu=gpu,
+            name=rec.name, site=records.site, rack=rec.rack, role=rec.role, cluster=cluster,
+            address=str(ipaddress.ip_interface(mgmt_cidr).ip), address_cidr=mgmt_cidr, underlay_nic=nic.name,
+            underlay_mtu=nic.mtu, platform=rec.platform, status=rec.status, device_type=rec.device_type, gpu=gpu,
+            primary_ip4=rec.primary_ip4, primary_ip6=rec.primary_ip6,
+            pod_address=str(ipaddress.ip_interface(pod[0]).ip), pod_address_cidr=pod[0], pod_addresses=tuple(pod),
+            underlay_type=nic.type,
         ))
 
     by_cluster: dict[str, list[Host]] = defaultdict(list)
     for h in hosts:
         by_cluster[h.cluster].append(h)
     clusters = []
+    cluster_problems: list[str] = []
     for name in sorted(by_cluster):
         members = by_cluster[name]
-        clusters.append(Cluster(name=name, kind=_kind(members), hosts=tuple(members)))
-        problems.extend(_cluster_problems(name, members))
+        mine = _cluster_problems(name, members, down_etcd.get(name, []))
         mismatch = _mtu_mismatch(name, members)
         if mismatch:
-            (findings if mtu_mismatch == "finding" else problems).append(mismatch)
+            (findings if mtu_mismatch == "finding" else mine).append(mismatch)
+        if mine and exclude_invalid:
+            excluded.extend(SkippedHost(h.name, h.status, h.role, name, "; ".join(mine)) for h in members)
+            continue
+        cluster_problems.extend(mine)
+        clusters.append(Cluster(name=name, kind=_kind(members), hosts=tuple(members),
+                                down_etcd=tuple(sorted(down_etcd.get(name, [])))))
 
+    if not exclude_invalid:
+        problems.extend(p for ps in host_problems.values() for p in ps)
+    problems.extend(cluster_problems)
     if problems:
         raise InventoryError(f"the inventory of {records.site} has {len(problems)} problem(s)", problems=problems)
-    prefixes = tuple(Prefix(p.prefix, p.role, p.vrf, p.cluster, p.status, p.site) for p in records.prefixes)
-    return Inventory(site=records.site, clusters=tuple(clusters), prefixes=prefixes, findings=tuple(findings))
+    prefixes = tuple(Prefix(p.prefix, p.role, p.vrf, p.cluster, p.status, p.site, p.scope) for p in records.prefixes)
+    return Inventory(site=records.site, clusters=tuple(clusters), prefixes=prefixes, findings=tuple(findings),
+                     skipped=tuple(skipped), excluded=tuple(sorted(excluded, key=lambda s: s.name)))
 
 
 def _kind(members: Iterable[Host]) -> str:
     return "workload" if any(h.role == ROLE_GPU_WORKER for h in members) else "management"
 
 
-def _cluster_problems(name: str, members: list[Host]) -> list[str]:
+def _cluster_problems(name: str, members: list[Host], down_etcd: list[str]) -> list[str]:
     problems: list[str] = []
     roles = {h.role for h in members}
     if ROLE_GPU_WORKER in roles and roles & MANAGEMENT_ROLES:
         mixed = sorted(h.name for h in members if h.role in MANAGEMENT_ROLES)
         problems.append(f"cluster {name}: mixes {ROLE_GPU_WORKER} hosts with management hosts ({', '.join(mixed)}); "
                         "hosted control planes run apart from the workers")
-    etcd = [h.name for h in members if h.role == ROLE_ETCD]
+    # Members NetBox marks down are still members: they count for quorum.
+    etcd = sorted([h.name for h in members if h.role == ROLE_ETCD] + [f"{n} (down)" for n in down_etcd])
     if etcd and len(etcd) % 2 == 0:
         problems.append(f"cluster {name}: {len(etcd)} etcd members ({', '.join(etcd)}); an even count adds no "
                         "fault tolerance — use 3 or 5")
@@ -330,6 +482,10 @@ def host_vars(h: Host, cluster: Cluster) -> dict[str, Any]:
     return {
         "ansible_host": h.address,
         "pyctl_site": h.site,
+        "pyctl_primary_ip4": h.primary_ip4,
+        "pyctl_primary_ip6": h.primary_ip6,
+        "pyctl_pod_address": h.pod_address,
+        "pyctl_pod_address_cidr": h.pod_address_cidr,
         "pyctl_rack": h.rack,
         "pyctl_role": h.role,
         "pyctl_cluster": h.cluster,
@@ -337,6 +493,7 @@ def host_vars(h: Host, cluster: Cluster) -> dict[str, Any]:
         "pyctl_address_cidr": h.address_cidr,
         "pyctl_underlay_nic": h.underlay_nic,
         "pyctl_underlay_mtu": h.underlay_mtu,
+        "pyctl_underlay_type": h.underlay_type,
         "pyctl_platform": h.platform,
         "pyctl_device_type": h.device_type,
         "pyctl_gpu_model": gpu.model if gpu else None,

@@ -16,7 +16,7 @@ from typing import Any
 
 from pyctl import rollout, smoke_cli
 from pyctl import site as site_mod
-from pyctl.cli_common import add_site_flags
+from pyctl.cli_common import add_site_flags, not_touched
 from pyctl.errors import CheckFailed, ConfigError, ExitCode
 
 EPILOG = """\
@@ -90,6 +90,7 @@ def run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace],
         raise ConfigError(f"--max-fail must be 0 or more, got {args.max_fail}")
     settings = plan_settings(args)
     site = site_mod.load(args.dc, load_inventory(args), settings)
+    site.require_hosts("rollout")
     wanted = site.resolve_limit(args.limit)
     state_path = runs_root() / args.dc / "rollout-state.json"
 
@@ -119,7 +120,8 @@ def run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace],
     print_batches(state)
     if args.dry_run:
         if args.json:
-            print(json.dumps({"dry_run": True, **state.to_dict()}, indent=2))
+            print(json.dumps({"dry_run": True, **state.to_dict(), "not_touched": not_touched(site.inventory)},
+                             indent=2))
         return ExitCode.OK
     if not confirm(args.yes):
         _eprint("nothing changed")
@@ -128,7 +130,8 @@ def run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace],
     code, run_dir = run_batches(site, state, state_path, "rollout", max_fail=args.max_fail,
                                 before_preflight=check)
     if args.json:
-        print(json.dumps({**state.to_dict(), "run_dir": str(run_dir), "exit_code": int(code)}, indent=2))
+        print(json.dumps({**state.to_dict(), "run_dir": str(run_dir), "exit_code": int(code),
+                          "not_touched": not_touched(site.inventory)}, indent=2))
     _eprint(f"rollout {state.status}: {len(site.hosts)} hosts; state {state_path}; run {run_dir}")
     return int(code)
 

@@ -35,6 +35,15 @@ class Site:
             return self.hosts
         return sorted(self.listing.get(group, {}).get("hosts", []))
 
+    def require_hosts(self, verb: str) -> None:
+        """A verb that changes hosts refuses a site with none to manage: that is never a success."""
+        if self.hosts:
+            return
+        left = self.inventory.not_touched()
+        raise ConfigError(f"{verb} {self.dc}: NetBox site {self.dc} has no host pyctl manages"
+                          + (f" ({len(left)} device(s) not touched)" if left else " (it has no devices)"),
+                          problems=[f"{s.name} ({s.status}): {s.reason}" for s in left])
+
     def resolve_limit(self, limit: str | None) -> set[str] | None:
         """``--limit a,b,group``: hosts and groups of this DC; None when no limit was given."""
         if not limit:

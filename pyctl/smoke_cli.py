@@ -119,7 +119,9 @@ def run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace],
     report, html = smoke(args.dc, inventory, plan, checks=checks, concurrency=args.concurrency,
                          timeout=args.timeout)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        from pyctl.cli_common import not_touched  # noqa: PLC0415
+
+        print(json.dumps({**report.to_dict(), "not_touched": not_touched(inventory)}, indent=2))
     else:
         print(render_terminal(report))
     _eprint(f"HTML report: {html}")

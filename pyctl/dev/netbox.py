@@ -26,7 +26,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,7 @@ def _wait(what: str, probe: object, timeout: float) -> None:
 def ensure_venv(bed: Bed) -> None:
     if (bed.venv / "bin" / "netbox").exists() and (bed.venv / "bin" / "gunicorn").exists():
         return
-    python = shutil.which("python3.12") or _pyenv_python()
+    python = _python312()
     _say(f"creating the NetBox {NETBOX_VERSION} venv in {bed.venv} (one time, ~1.5 min)")
     bed.home.mkdir(parents=True, exist_ok=True)
     _run([python, "-m", "venv", str(bed.venv)])
@@ -143,9 +144,15 @@ def ensure_venv(bed: Bed) -> None:
           "gunicorn>=23", "psycopg[c]>=3.2"])
 
 
-def _pyenv_python() -> str:
-    for cand in sorted(Path("/root/.pyenv/versions").glob("3.12*/bin/python3.12"), reverse=True):
-        return str(cand)
+def _python312() -> str:
+    """A Python 3.12 that runs: PATH first, then pyenv's builds (pyenv's shim on PATH answers only when
+    3.12 is its selected version, as scripts/bootstrap.sh also knows)."""
+    found = shutil.which("python3.12")
+    candidates = [found] if found else []
+    candidates += [str(c) for c in sorted(Path("/root/.pyenv/versions").glob("3.12*/bin/python3.12"), reverse=True)]
+    for cand in candidates:
+        if subprocess.run([cand, "-c", "import sys"], capture_output=True, check=False).returncode == 0:
+            return cand
     raise DevError("python3.12 not found (NetBox 4.7 needs Python >= 3.12)")
 
 
@@ -159,9 +166,15 @@ def _secret(path: Path, length: int = 60) -> str:
     return value
 
 
-def write_config(bed: Bed) -> bool:
-    """Write configuration.py; True when it changed (a running server must then be restarted)."""
-    conf = bed.state / "conf"
+def write_config(bed: Bed, root: Path | None = None, overrides: Mapping[str, Any] | None = None) -> bool:
+    """Write ``<root>/conf/configuration.py`` (root: the bed's state dir); True when it changed (a running
+    server must then be restarted).
+
+    The test bed is a stock NetBox: only what a NetBox needs to start at all, and nothing a default install
+    lacks (MAX_PAGE_SIZE stays 1000, as on users' servers). ``overrides`` is for a test that needs a
+    non-default setting on purpose, on a server of its own (:func:`serve_with`).
+    """
+    conf = (root or bed.state) / "conf"
     conf.mkdir(parents=True, exist_ok=True)
     # Shared by every checkout on this machine: cached dumps hold token digests made with this pepper.
     bed.home.mkdir(parents=True, exist_ok=True)
@@ -184,9 +197,8 @@ API_TOKEN_PEPPERS = {{1: {pepper!r}}}
 CENSUS_REPORTING_ENABLED = False
 RELEASE_CHECK_URL = None
 ISOLATED_DEPLOYMENT = True
-MAX_PAGE_SIZE = 100000
-PAGINATE_COUNT = 1000
-"""
+{{overrides}}"""
+    text = text.replace("{overrides}", "".join(f"{k} = {v!r}\n" for k, v in (overrides or {}).items()))
     target = conf / "configuration.py"
     if target.exists() and target.read_text() == text:
         return False
@@ -305,7 +317,7 @@ def _http_up(bed: Bed) -> bool:
         return False
 
 
-def start_gunicorn(bed: Bed) -> None:
+def start_gunicorn(bed: Bed, env: dict[str, str] | None = None) -> None:
     if _pid_alive(bed.pidfile("gunicorn")) and _http_up(bed):
         return
     if _port_open(bed.http_port):
@@ -314,12 +326,27 @@ def start_gunicorn(bed: Bed) -> None:
            "--bind", f"127.0.0.1:{bed.http_port}", "--workers", "3", "--threads", "2", "--timeout", "300",
            "--pid", str(bed.pidfile("gunicorn")), "--daemon",
            "--error-logfile", str(bed.log("gunicorn")), "--capture-output"]
-    _run(cmd, env=netbox_env(bed))
+    _run(cmd, env=env or netbox_env(bed))
     _wait("gunicorn", lambda: _http_up(bed), 90)
 
 
 def stop_gunicorn(bed: Bed) -> None:
     _stop_pid(bed, "gunicorn", signal.SIGTERM)
+
+
+@contextmanager
+def serve_with(bed: Bed, overrides: Mapping[str, Any], http_port: int) -> Iterator[str]:
+    """A second gunicorn on ``http_port`` over the bed's database, with NetBox settings ``overrides``
+    (a test that needs a non-default setting sets it here, on purpose); yields its URL, stops it after."""
+    root = bed.state / f"alt-{http_port}"
+    write_config(bed, root, overrides)
+    alt = Bed(home=bed.home, state=root, pg_port=bed.pg_port, redis_port=bed.redis_port, http_port=http_port)
+    env = {**netbox_env(bed), "NETBOX_ROOT": str(root)}
+    start_gunicorn(alt, env=env)
+    try:
+        yield alt.url
+    finally:
+        stop_gunicorn(alt)
 
 
 def _stop_pid(bed: Bed, name: str, sig: signal.Signals) -> None:

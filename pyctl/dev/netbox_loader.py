@@ -63,7 +63,8 @@ def load_dataset(ds):
         manufacturer, _ = Manufacturer.objects.get_or_create(
             slug=dt["manufacturer"].lower(), defaults={"name": dt["manufacturer"]})
         obj, created = DeviceType.objects.get_or_create(slug=dt["slug"], defaults={
-            "manufacturer": manufacturer, "model": dt["model"], "u_height": dt["u_height"]})
+            "manufacturer": manufacturer, "model": dt["model"], "u_height": dt["u_height"],
+            "custom_field_data": {"gpu_capacity": dt["gpu_capacity"]} if "gpu_capacity" in dt else {}})
         if created:
             for nic in dt["interfaces"]:
                 obj.interfacetemplates.create(name=nic["name"], type=nic["type"], mgmt_only=nic.get("mgmt_only", False))

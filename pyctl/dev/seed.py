@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from pyctl.inventory import DEVICE_CUSTOM_FIELDS, POD_TRAFFIC_TAG
+from pyctl.inventory import DEVICE_CUSTOM_FIELDS, GPU_CAPACITY_FIELD, POD_TRAFFIC_TAG
 
 PLATFORM = {"name": "Ubuntu 22.04", "slug": "ubuntu-2204"}
 ROLES = [
@@ -33,17 +33,19 @@ _IB = [{"name": f"ib{i}", "type": "infiniband-ndr"} for i in range(8)]
 DEVICE_TYPES = [
     # 8-GPU HGX boards: 8 compute NICs for the GPU fabric (InfiniBand NDR), two 100G for pods.
     {"manufacturer": "Supermicro", "model": "SYS-821GE HGX H100 8-GPU", "slug": "hgx-h100-8gpu", "u_height": 8,
-     "interfaces": _SERVER_NICS + _IB},
+     "interfaces": _SERVER_NICS + _IB, "gpu_capacity": 8},
     {"manufacturer": "Supermicro", "model": "SYS-821GE HGX H200 8-GPU", "slug": "hgx-h200-8gpu", "u_height": 8,
-     "interfaces": _SERVER_NICS + _IB},
+     "interfaces": _SERVER_NICS + _IB, "gpu_capacity": 8},
     {"manufacturer": "Dell", "model": "PowerEdge R750xa 4x A100 PCIe", "slug": "r750xa-a100-4gpu", "u_height": 2,
-     "interfaces": _SERVER_NICS},
-    {"manufacturer": "Dell", "model": "PowerEdge R660", "slug": "r660", "u_height": 1, "interfaces": _SERVER_NICS},
+     "interfaces": _SERVER_NICS, "gpu_capacity": 4},
+    {"manufacturer": "Dell", "model": "PowerEdge R660", "slug": "r660", "u_height": 1, "interfaces": _SERVER_NICS,
+     "gpu_capacity": 0},
 ]
 # Lab hosts are podman containers: one NIC, eth0, on the lab's podman network.
 LAB_NIC = "eth0"
 LAB_DEVICE_TYPE = {"manufacturer": "Podman", "model": "Lab host (systemd container)", "slug": "lab-host",
-                   "u_height": 1, "interfaces": [{"name": LAB_NIC, "type": "virtual"}]}
+                   "u_height": 1, "interfaces": [{"name": LAB_NIC, "type": "virtual"}],
+                   "gpu_capacity": 8}  # the stand-in GPUs of an HGX board
 GPU_TYPES = {
     "H100-80GB": ("hgx-h100-8gpu", 8, True),
     "H200-141GB": ("hgx-h200-8gpu", 8, True),
@@ -59,8 +61,10 @@ CUSTOM_FIELDS = [
      "description": "GPUs joined by NVSwitch: Fabric Manager required"},
     {"name": "mig_layout", "type": "json", "object_types": ["dcim.device"],
      "description": 'MIG profiles per GPU, e.g. {"1g.10gb": 7}; empty: MIG off'},
+    {"name": GPU_CAPACITY_FIELD, "type": "integer", "object_types": ["dcim.devicetype"],
+     "description": "GPUs this hardware holds: a device's gpu_count above it is refused (pyctl)"},
 ]
-assert {c["name"] for c in CUSTOM_FIELDS} == set(DEVICE_CUSTOM_FIELDS)
+assert {c["name"] for c in CUSTOM_FIELDS if "dcim.device" in c["object_types"]} == set(DEVICE_CUSTOM_FIELDS)
 
 
 class _Site:

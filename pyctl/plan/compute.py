@@ -43,7 +43,7 @@ def _label(p: Prefix) -> str:
     parts = [p.role or "no role"]
     if p.cluster:
         parts.append(f"cluster {p.cluster}")
-    return f"{p.site or 'global'} prefix {p.prefix} ({', '.join(parts)})"
+    return f"{p.scope or p.site or 'global'} prefix {p.prefix} ({', '.join(parts)})"
 
 
 def _local(inv: Inventory) -> list[Prefix]:
@@ -83,12 +83,14 @@ def compute_plan(inv: Inventory, settings: PlanSettings | None = None,
 
     overlap: list[ipam.NamedPrefix] = []
     for p in inv.prefixes:
+        # Another site's record is that site's to fix: a warning here, never a stop for this site.
+        local = p.site in (inv.site, None)
         if _family(p.prefix) is None:
-            plan.violations.append(f"{_label(p)}: not a CIDR prefix")
+            (plan.violations if local else plan.warnings).append(f"{_label(p)}: not a CIDR prefix")
             continue
         overlap.append(ipam.NamedPrefix(p.prefix, p.vrf, _label(p),
                                         checked=p.role in (ROLE_POD, ROLE_SERVICE) and not _is_supernet(p),
-                                        supernet=_is_supernet(p)))
+                                        supernet=_is_supernet(p), local=local))
     ctx = _Ctx(inv, settings, plan, overlap, [], measured_rtt_ms)
 
     # Hosts' own subnets first, so proposed pools and service ranges steer clear of them too.
@@ -101,12 +103,27 @@ def compute_plan(inv: Inventory, settings: PlanSettings | None = None,
             # no pod network, so no overlay MTU, pool or service range to plan for them.
             continue
         cs = settings.for_cluster(c.name)
+        _families(c, cs, plan)
         _mtu(cplan, c, cs, plan)
         _ipam(cplan, c, cs, ctx)
 
-    plan.violations.extend(f"prefixes: {v}" for v in ipam.overlaps([*ctx.overlap, *ctx.proposed]))
+    for a, b in ipam.overlap_pairs([*ctx.overlap, *ctx.proposed]):
+        # An overlap that involves none of this site's prefixes (two of another site's) is that site's.
+        (plan.violations if a.local or b.local else plan.warnings).append(
+            f"prefixes: {ipam.describe_overlap(a, b)}" + ("" if a.local or b.local else
+                                                          " (no prefix of this site: that site's to fix)"))
     _hosted_control_planes(ctx)
     return plan
+
+
+def _families(c: Cluster, cs: PlanSettings, plan: Plan) -> None:
+    """Every IP family the plan gives a cluster's pods must be on every host's pod-traffic interface."""
+    for family in cs.families:
+        lacking = [h.name for h in c.hosts if h.pod_addresses and family not in h.ip_families]
+        if lacking:
+            shown = ", ".join(lacking[:10]) + (f" and {len(lacking) - 10} more" if len(lacking) > 10 else "")
+            plan.violations.append(f"cluster {c.name}: ip_family {cs.ip_family} needs {family} on every pod-traffic "
+                                   f"interface, but NetBox has none on {len(lacking)} host(s): {shown}")
 
 
 # --- 1. MTU ------------------------------------------------------------------------------------
@@ -332,14 +349,16 @@ def _node_networks(ctx: _Ctx) -> None:
         nets = [netaddr.IPNetwork(p.prefix) for p in node_prefixes]
         outside = []
         for h in c.hosts:
-            if not h.address_cidr:
-                continue
-            subnet = str(netaddr.IPNetwork(h.address_cidr).cidr)
-            if (subnet, vrf) not in known:
-                names = extra.setdefault((subnet, vrf), [])
-                if c.name not in names:
-                    names.append(c.name)
-            if nets and not any(netaddr.IPAddress(h.address) in n for n in nets):
+            # The subnets a host is on (where Ansible reaches it, where pod traffic leaves it) are taken.
+            for cidr in dict.fromkeys(a for a in (h.address_cidr, h.pod_address_cidr) if a):
+                subnet = str(netaddr.IPNetwork(cidr).cidr)
+                if (subnet, vrf) not in known:
+                    names = extra.setdefault((subnet, vrf), [])
+                    if c.name not in names:
+                        names.append(c.name)
+            underlay = h.pod_address or h.address
+            if nets and underlay and not any(netaddr.IPAddress(underlay) in n for n in nets
+                                             if n.version == netaddr.IPAddress(underlay).version):
                 outside.append(h.name)
         if outside:
             shown = ", ".join(outside[:10]) + (f" and {len(outside) - 10} more" if len(outside) > 10 else "")

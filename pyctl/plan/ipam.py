@@ -203,10 +203,11 @@ class NamedPrefix:
     label: str
     checked: bool = False
     supernet: bool = False
+    local: bool = True  # of the site being planned (or global): an overlap it is in concerns that site
 
 
-def overlaps(prefixes: Sequence[NamedPrefix]) -> list[str]:
-    """Every overlap of a pod pool or service range with another prefix in the same VRF.
+def overlap_pairs(prefixes: Sequence[NamedPrefix]) -> list[tuple[NamedPrefix, NamedPrefix]]:
+    """Every overlap of a pod pool or service range with another prefix in the same VRF, as pairs.
 
     Prefixes in different VRFs never clash (separate routing domains); a supernet that contains a
     checked prefix is its parent, not a clash. Node networks that overlap each other are not reported:
@@ -224,5 +225,13 @@ def overlaps(prefixes: Sequence[NamedPrefix]) -> list[str]:
             if b.supernet and nb.prefixlen < na.prefixlen:
                 continue
             clashes.add((min(i, j), max(i, j)))
-    return [f"{nets[i][0].label} overlaps {nets[j][0].label} in VRF {nets[i][0].vrf or 'global'}"
-            for i, j in sorted(clashes)]
+    return [(nets[i][0], nets[j][0]) for i, j in sorted(clashes)]
+
+
+def describe_overlap(a: NamedPrefix, b: NamedPrefix) -> str:
+    return f"{a.label} overlaps {b.label} in VRF {a.vrf or 'global'}"
+
+
+def overlaps(prefixes: Sequence[NamedPrefix]) -> list[str]:
+    """Every overlap (see :func:`overlap_pairs`), described."""
+    return [describe_overlap(a, b) for a, b in overlap_pairs(prefixes)]

@@ -630,7 +630,7 @@ def probe_peers(hosts: Sequence[Host], host: Host, *, full_mesh_max: int = 10, s
     return sorted(chosen.values(), key=lambda h: h.name)
 
 
-# Runs on the host: ICMP echo of the full IPv4 size with DF set, several peers in parallel. Not the ping
+# Runs on the host: ICMP (ICMPv6 to an IPv6 peer) echo of the full size with DF set, peers in parallel. Not the ping
 # binary: it needs CAP_NET_RAW (file capabilities a container without NET_RAW cannot exec: "Operation not
 # permitted"), while an ICMP datagram socket needs only net.ipv4.ping_group_range. IP_PMTUDISC_PROBE sets DF
 # like `ping -M do` but ignores the kernel's cached path MTU, which one failed probe would lower for the
@@ -644,21 +644,28 @@ def ck(d):
     d+=b"\0"*(len(d)%2); s=sum(struct.unpack("!%dH"%(len(d)//2),d)); s=(s>>16)+(s&0xFFFF); s+=s>>16
     return ~s&0xFFFF
 def echo(addr,size,seq):
-    try: s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM,socket.IPPROTO_ICMP); raw=False
-    except PermissionError: s=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP); raw=True
+    v6=":" in addr; fam=socket.AF_INET6 if v6 else socket.AF_INET
+    proto=socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP
+    try: s=socket.socket(fam,socket.SOCK_DGRAM,proto); raw=False
+    except PermissionError: s=socket.socket(fam,socket.SOCK_RAW,proto); raw=True
     try:
-        s.setsockopt(socket.IPPROTO_IP,getattr(socket,"IP_MTU_DISCOVER",10),getattr(socket,"IP_PMTUDISC_PROBE",3))
-        p=os.urandom(max(size-28,0)); ident=os.getpid()&0xFFFF; h=struct.pack("!BBHHH",8,0,0,ident,seq)
-        try: s.sendto(struct.pack("!BBHHH",8,0,ck(h+p),ident,seq)+p,(addr,0))
+        if v6:
+            s.setsockopt(socket.IPPROTO_IPV6,getattr(socket,"IPV6_MTU_DISCOVER",23),3)
+            s.setsockopt(socket.IPPROTO_IPV6,getattr(socket,"IPV6_DONTFRAG",62),1)
+        else: s.setsockopt(socket.IPPROTO_IP,getattr(socket,"IP_MTU_DISCOVER",10),getattr(socket,"IP_PMTUDISC_PROBE",3))
+        p=os.urandom(max(size-(48 if v6 else 28),0)); ident=os.getpid()&0xFFFF; typ=128 if v6 else 8
+        h=struct.pack("!BBHHH",typ,0,0,ident,seq)
+        try: s.sendto((h if v6 else struct.pack("!BBHHH",8,0,ck(h+p),ident,seq))+p,(addr,0))
         except OSError as e: return "send: "+e.strerror
-        end=time.monotonic()+T
+        want=socket.inet_pton(fam,addr); end=time.monotonic()+T
         while True:
             left=end-time.monotonic()
             if left<=0 or not select.select([s],[],[],left)[0]: return "lost"
-            try: d,(src,_)=s.recvfrom(65535)
+            try: d,a=s.recvfrom(65535)
             except OSError as e: return "icmp: "+str(e)
-            if raw: d=d[(d[0]&15)*4:]
-            if src==addr and len(d)>=8 and d[0]==0 and struct.unpack("!H",d[6:8])[0]==seq and len(d)-8==len(p):
+            if raw and not v6: d=d[(d[0]&15)*4:]
+            ok=len(d)>=8 and d[0]==(129 if v6 else 0) and struct.unpack("!H",d[6:8])[0]==seq and len(d)-8==len(p)
+            if ok and socket.inet_pton(fam,a[0].split("%")[0])==want:
                 return ""
     finally: s.close()
 def probe(path):
@@ -695,7 +702,9 @@ class PathMtu(Check):
         mine = ctx.facts.get(host.name, HostFacts())
         paths: list[dict[str, Any]] = []
         for p in reachable:
-            paths.append({"i": len(paths), "kind": "underlay", "peer": p.name, "address": p.address, "size": under})
+            # The address NetBox assigns to the peer's pod-traffic interface: the path pod traffic takes.
+            paths.append({"i": len(paths), "kind": "underlay", "peer": p.name, "address": p.pod_address or p.address,
+                          "size": under})
         overlay_size = ctx.cluster.overlay_mtu or mine.overlay_mtu
         if mine.overlay_ipv4 and overlay_size:
             for p in reachable:

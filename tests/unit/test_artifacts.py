@@ -35,7 +35,7 @@ def device(name: str, role: str = "gpu-worker", *, cluster: str = "c1", ip: str,
     fields.update(cf)
     return DeviceRecord(name=name, role=role, device_type="hgx-h100-8gpu", rack="r01", platform="debian-12",
                         status="active", primary_ip4=ip, custom_fields=fields,
-                        pod_interfaces=(InterfaceRecord("ens1f0", 9000),))
+                        pod_interfaces=(InterfaceRecord("ens1f0", 9000, addresses=(ip,)),))
 
 
 def site(*devices: DeviceRecord) -> SiteRecords:

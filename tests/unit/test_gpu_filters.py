@@ -38,7 +38,7 @@ def _worker(**cf: Any) -> SiteRecords:
     fields = {"cluster": "c1", "gpu_model": "H100-80GB", "gpu_count": 8, "nvswitch": True, "mig_layout": None, **cf}
     rec = DeviceRecord(name="w1", role="gpu-worker", device_type="hgx-h100-8gpu", rack="r01", platform="ubuntu-2204",
                        status="active", primary_ip4="10.0.1.11/24", custom_fields=fields,
-                       pod_interfaces=(InterfaceRecord("ens1f0", 9000),))
+                       pod_interfaces=(InterfaceRecord("ens1f0", 9000, addresses=("10.0.1.11/24",)),))
     return SiteRecords(site="dc9", devices=(rec,), prefixes=(), device_custom_fields=frozenset(DEVICE_CUSTOM_FIELDS))
 
 

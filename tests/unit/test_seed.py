@@ -14,7 +14,9 @@ def test_demo_world_has_three_dcs_and_an_empty_lab() -> None:
     assert [s["slug"] for s in spec["sites"]] == ["dc1", "dc2", "dc3", "lab"]
     per_site = Counter(d["site"] for d in spec["devices"])
     assert per_site == {"dc1": 15, "dc2": 21, "dc3": 12}
-    assert {c["name"] for c in spec["custom_fields"]} == set(DEVICE_CUSTOM_FIELDS)
+    assert {c["name"] for c in spec["custom_fields"]} == {*DEVICE_CUSTOM_FIELDS, "gpu_capacity"}
+    assert {dt["slug"]: dt["gpu_capacity"] for dt in spec["device_types"]} == {
+        "hgx-h100-8gpu": 8, "hgx-h200-8gpu": 8, "r750xa-a100-4gpu": 4, "r660": 0, "lab-host": 8}
 
 
 def test_demo_devices_are_valid_by_construction() -> None:

@@ -254,3 +254,32 @@ def test_proposals_avoid_host_subnets_and_containers_inside_the_datacenter_prefi
     plan = compute_plan(inv)
     assert plan.violations == []
     assert plan.cluster("gpu-a").get("ipam_ipv4", "pool") == "10.1.4.0/22"
+
+
+def test_an_overlap_between_two_prefixes_of_another_site_is_a_warning_not_a_violation(kit):
+    # dc1's mistake (its pod pool over its own service range) must not stop dc2's plan, drift or rollout.
+    prefixes = (*kit.DEFAULT_PREFIXES, Prefix("10.50.0.0/16", "pod-network", "prod", "x", "active", "dc1"),
+                Prefix("10.50.8.0/22", "service-network", "prod", "y", "active", "dc1"))
+    plan = compute_plan(kit.inventory({"mgmt": kit.management(), "gpu-a": kit.workers("gpu-a", 4)}, prefixes))
+    assert plan.violations == []
+    assert ("prefixes: dc1 prefix 10.50.0.0/16 (pod-network, cluster x) overlaps dc1 prefix 10.50.8.0/22 "
+            "(service-network, cluster y) in VRF prod (no prefix of this site: that site's to fix)") in plan.warnings
+
+
+def test_a_prefix_scoped_to_a_region_above_the_site_is_labelled_by_its_scope(kit):
+    prefixes = (*kit.DEFAULT_PREFIXES,
+                Prefix("10.100.64.0/18", "service-network", "prod", "gpu-b", "active", "dc2", "region emea"))
+    plan = compute_plan(kit.inventory({"mgmt": kit.management(), "gpu-a": kit.workers("gpu-a", 4)}, prefixes))
+    assert ("prefixes: dc2 prefix 10.100.0.0/16 (pod-network, cluster gpu-a) overlaps region emea prefix "
+            "10.100.64.0/18 (service-network, cluster gpu-b) in VRF prod") in plan.violations
+
+
+def test_plan_ip_families_must_be_on_every_pod_nic(kit):
+    import dataclasses
+
+    workers = [dataclasses.replace(h, pod_addresses=(f"{h.address}/24",)) for h in kit.workers("gpu-a", 3)]
+    inv = kit.inventory({"mgmt": kit.management(), "gpu-a": workers})
+    assert compute_plan(inv).violations == []
+    dual = compute_plan(inv, load_settings({"pyctl_plan": {"ip_family": "dual"}}))
+    assert ("cluster gpu-a: ip_family dual needs ipv6 on every pod-traffic interface, but NetBox has none on 3 "
+            "host(s): " + ", ".join(h.name for h in workers)) in dual.violations
