@@ -2,9 +2,10 @@
 
 Both read the `scale` site of a large data set (the demo world plus N devices, built once by
 `pyctl dev netbox seed --large N` and cached as a database dump) from a NetBox test bed of its own
-(ports apart from the tests'). nb_inventory runs with `interfaces: true`, the only way it sees NIC
-MTUs, which pyctl needs. Prints both times and the ratio; then pyctl alone on the larger set to
-show how it scales. Not a test: numbers only.
+(ports apart from the tests'), at NetBox's stock settings (MAX_PAGE_SIZE 1000: every list takes
+several pages). A read that does not return every device stops the benchmark. nb_inventory runs
+with `interfaces: true`, the only way it sees NIC MTUs, which pyctl needs. Prints both times and
+the ratio; then pyctl alone on the larger set to show how it scales. Not a test: numbers only.
 
     .venv/bin/python benchmarks/inventory.py [--devices 3000] [--scale 30000] [--runs 3] [--skip-nb]
 """
@@ -112,10 +113,14 @@ def main() -> int:
         load(bed, args.devices)
         env["NETBOX_TOKEN"] = bed.token_file.read_text().strip()
         ours, hosts = pyctl_time(env, args.runs)
+        if hosts != args.devices:
+            raise SystemExit(f"pyctl read {hosts:,} of {args.devices:,} hosts: not a complete read")
         print(f"pyctl inventory, {hosts:,} hosts of {args.devices:,} devices: {ours:.2f} s (median of {args.runs})")
         if not args.skip_nb:
             theirs, nb_hosts, mtu = nb_inventory_time(bed, env)
             print(f"nb_inventory (interfaces: true), {nb_hosts:,} hosts: {theirs:.2f} s (sample ens1f0 mtu {mtu})")
+            if nb_hosts != args.devices:
+                print(f"  nb_inventory read {nb_hosts:,} of {args.devices:,} hosts", file=sys.stderr)
             print(f"ratio nb_inventory / pyctl: {theirs / ours:.1f}x")
         if args.scale:
             load(bed, args.scale)

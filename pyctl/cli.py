@@ -111,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_nb.add_argument("--json", action="store_true", help="machine-readable output")
     p_lab = dev_sub.add_parser("lab", help="lab hosts: podman containers booting systemd, reached over SSH",
                                description="`up N` makes exactly N lab hosts (systemd, sshd, fixed IP and MAC, "
-                               "NET_ADMIN) and registers them in NetBox's `lab` site with their real eth0 MTU, "
-                               "starting the NetBox test bed if needed; `down` removes them; `status` lists them.")
+                               "NET_ADMIN) and registers them in NetBox's `lab` site (eth0: the primary IP; eth1, "
+                               "on a network of its own: pod traffic, with its real MTU), starting the NetBox test "
+                               "bed if needed; `down` removes them; `status` lists them.")
     p_lab.add_argument("action", choices=["up", "down", "status"])
     p_lab.add_argument("hosts", nargs="?", type=int, default=5, help="with up: how many hosts (default 5)")
     p_lab.add_argument("--json", action="store_true", help="machine-readable output")
@@ -396,7 +397,8 @@ def cmd_dev_lab(args: argparse.Namespace, bed: Any) -> int:
     started = time.monotonic()
     if args.action == "up":
         hosts = lab.up(args.hosts)
-        records = [(h.name, f"{h.ip}/{lab.SUBNET.prefixlen}", lab.nic_mtu(h.name)) for h in hosts]
+        records = [(h.name, f"{h.ip}/{lab.SUBNET.prefixlen}", f"{h.pod_ip}/{lab.POD_SUBNET.prefixlen}",
+                    lab.nic_mtu(h.name, lab.POD_NIC)) for h in hosts]
         try:
             bed_mod.up(bed)
             spec = seed.lab(records)
@@ -410,7 +412,7 @@ def cmd_dev_lab(args: argparse.Namespace, bed: Any) -> int:
             mirror_state = mirror.up("lab")
         except mirror.MirrorError as exc:
             raise ConfigError(f"lab hosts are up, but the lab's artifact mirror did not start: {exc}") from exc
-        registered = [{**asdict(h), "mtu": mtu} for h, (_, _, mtu) in zip(hosts, records, strict=True)]
+        registered = [{**asdict(h), "mtu": mtu} for h, (_, _, _, mtu) in zip(hosts, records, strict=True)]
         result: dict[str, Any] = {"hosts": registered, "netbox_site": "lab", "mirror": mirror_state["urls"],
                                   "seconds": round(time.monotonic() - started, 1)}
     elif args.action == "down":

@@ -16,8 +16,12 @@ description:
     validates it with pyctl's inventory rules before any host is touched.
   - "Groups: C(site_<site>), C(role_<role>) (gpu_worker, control_plane, etcd, mgmt) and
     C(cluster_<cluster>); dashes become underscores."
-  - "Host variables: C(ansible_host) (primary IPv4) and C(pyctl_*): role, cluster, cluster kind,
-    rack, underlay NIC and MTU, GPU model, count, NVSwitch and MIG layout."
+  - "Host variables: C(ansible_host) (primary IPv4, else primary IPv6) and C(pyctl_*): role, cluster,
+    cluster kind, rack, primary addresses, the pod-traffic address, underlay NIC, its type and MTU, GPU
+    model, count, NVSwitch and MIG layout."
+  - "NetBox's device status decides which devices are hosts: C(active) ones, and C(planned) or
+    C(staged) ones with O(include_planned). Every other device is left out and named in a warning
+    (as C(pyctl inventory) lists it), never silently."
 options:
   plugin:
     description: Marks this file as a source for this plugin.
@@ -39,6 +43,16 @@ options:
     type: str
     env:
       - name: NETBOX_TOKEN_FILE
+  include_planned:
+    description: Also take the devices NetBox marks planned or staged (nodes being brought up).
+    type: bool
+    default: false
+  exclude_invalid:
+    description: >-
+      Go on without the hosts whose NetBox records break a rule (each named in a warning) instead of
+      failing the parse.
+    type: bool
+    default: false
 requirements:
   - pyctl (this repository, installed in the controller's Python)
 """
@@ -55,6 +69,7 @@ from typing import Any
 
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
+from ansible.utils.display import Display
 
 try:
     from pyctl import inventory as pyctl_inventory
@@ -64,6 +79,9 @@ except ImportError as exc:  # pragma: no cover - import guard for controllers wi
     PYCTL_IMPORT_ERROR: ImportError | None = exc
 else:
     PYCTL_IMPORT_ERROR = None
+
+
+display = Display()
 
 
 class InventoryModule(BaseInventoryPlugin):
@@ -80,10 +98,15 @@ class InventoryModule(BaseInventoryPlugin):
         site = self.get_option("site")
         try:
             settings = settings_from_env(url=self.get_option("netbox_url"), token_file=self.get_option("token_file"))
-            inv = pyctl_inventory.build(NetBox(settings).site_records(site))
+            inv = pyctl_inventory.build(NetBox(settings).site_records(site),
+                                        include_planned=self.get_option("include_planned"),
+                                        exclude_invalid=self.get_option("exclude_invalid"))
         except PyctlError as exc:
             detail = "".join(f"\n  - {p}" for p in exc.problems)
             raise AnsibleParserError(f"pyctl_netbox: {exc.message}{detail}") from exc
+        for skipped in inv.not_touched():
+            display.warning(f"pyctl_netbox: not touched: {skipped.name} ({skipped.role or 'no role'}, "
+                                 f"{skipped.status}): {skipped.reason}")
         listing = pyctl_inventory.ansible_inventory(inv)
         hostvars = listing.pop("_meta")["hostvars"]
         listing.pop("all", None)

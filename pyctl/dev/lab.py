@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import ipaddress
@@ -48,13 +49,20 @@ CACHE_DIR = Path(os.environ.get("PYCTL_DEV_CACHE", "/var/lib/pyctl-dev/cache"))
 
 HOST_PREFIX = "pyctl-lab-"
 NETWORK = "pyctl-lab"
+# A second network whose eth1 carries pod traffic, as a data center's pod-traffic NIC apart from the
+# management one: the host's pod address (NetBox's pod-traffic interface) differs from its primary IP.
+POD_NETWORK = "pyctl-lab-pod"
 LABEL = "io.pyctl.lab"
+# Bumped when the hosts' networking changes: a host made by an older definition is re-created.
+NETWORK_GENERATION = "2"
 IMAGE_REPO = "localhost/pyctl-lab-host"
 BASE_IMAGE_REPO = "localhost/pyctl-lab-base"
 
 # A private range that exists only on this machine, as a podman bridge we create and remove ourselves.
 SUBNET = ipaddress.IPv4Network("172.31.213.0/24")
 GATEWAY = SUBNET[1]
+POD_SUBNET = ipaddress.IPv4Network("172.31.214.0/24")
+POD_NIC = "eth1"
 FIRST_HOST_OCTET = 11
 MAX_HOSTS = 200
 
@@ -77,9 +85,11 @@ class LabError(PyctlError):
 @dataclass(frozen=True)
 class LabHost:
     name: str
-    ip: str
+    ip: str  # eth0 on NETWORK: SSH, Ansible, the mirror (the primary IP in NetBox)
     mac: str
     state: str = "unknown"
+    pod_ip: str = ""  # eth1 on POD_NETWORK: pod traffic (NetBox's pod-traffic interface)
+    pod_mac: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,8 @@ def host_spec(index: int) -> LabHost:
     octet = FIRST_HOST_OCTET + index - 1
     # 02: locally administered, never a vendor's; the last byte equals the IP's last octet.
     mac = f"02:00:ac:1f:d5:{octet:02x}"
-    return LabHost(name=f"{HOST_PREFIX}{index:02d}", ip=str(SUBNET[octet]), mac=mac)
+    return LabHost(name=f"{HOST_PREFIX}{index:02d}", ip=str(SUBNET[octet]), mac=mac,
+                   pod_ip=str(POD_SUBNET[octet]), pod_mac=f"02:00:ac:1f:d6:{octet:02x}")
 
 
 def _log(message: str) -> None:
@@ -256,9 +267,11 @@ def _index_of(name: str) -> int | None:
 
 
 def _ensure_network() -> None:
-    if _podman("network", "exists", NETWORK, check=False).returncode == 0:
-        return
-    _podman("network", "create", "--subnet", str(SUBNET), "--gateway", str(GATEWAY), "--label", f"{LABEL}=1", NETWORK)
+    for name, subnet in ((NETWORK, SUBNET), (POD_NETWORK, POD_SUBNET)):
+        if _podman("network", "exists", name, check=False).returncode == 0:
+            continue
+        _podman("network", "create", "--subnet", str(subnet), "--gateway", str(subnet[1]), "--label", f"{LABEL}=1",
+                name)
 
 
 # /proc/sys is read-only in a container: a network namespace's sysctls are fixed when it is created. These are
@@ -270,8 +283,9 @@ HOST_SYSCTLS = {"net.ipv4.ip_forward": 1, "net.ipv4.conf.all.rp_filter": 1}
 def _create(host: LabHost, image: str) -> None:
     _podman(
         "run", "-d", "--name", host.name, "--hostname", host.name,
-        "--label", f"{LABEL}=1", "--label", f"{LABEL}.image={image}",
-        "--systemd=always", "--network", NETWORK, "--ip", host.ip, "--mac-address", host.mac,
+        "--label", f"{LABEL}=1", "--label", f"{LABEL}.image={image}", "--label", f"{LABEL}.net={NETWORK_GENERATION}",
+        "--systemd=always", "--network", f"{NETWORK}:ip={host.ip},mac={host.mac}",
+        "--network", f"{POD_NETWORK}:ip={host.pod_ip},mac={host.pod_mac}",
         "--cap-add", "NET_ADMIN", *(f"--sysctl={k}={v}" for k, v in HOST_SYSCTLS.items()), image,
     )  # fmt: skip
 
@@ -358,6 +372,7 @@ def _up(n: int) -> list[LabHost]:
         name
         for name, c in existing.items()
         if name not in wanted_names or (c.get("Labels") or {}).get(f"{LABEL}.image") != image.tag
+        or (c.get("Labels") or {}).get(f"{LABEL}.net") != NETWORK_GENERATION
     ]
     if stale:
         _podman("rm", "-f", "-t", "0", *stale)
@@ -373,7 +388,7 @@ def _up(n: int) -> list[LabHost]:
     wait_for_ssh(wanted, SSH_WAIT_S + SSH_WAIT_PER_HOST_S * len(wanted))
     known = _parallel(lambda h: _authorize_and_read_host_keys(h, public_key), wanted)
     _write_atomic(KNOWN_HOSTS_FILE, "".join(f"{line}\n" for entries in known for line in entries), 0o644)
-    hosts = [LabHost(h.name, h.ip, h.mac, "running") for h in wanted]
+    hosts = [dataclasses.replace(h, state="running") for h in wanted]
     _write_atomic(INVENTORY_FILE, json.dumps(ansible_inventory(hosts), indent=2) + "\n", 0o644)
     return hosts
 
@@ -411,8 +426,9 @@ def _down() -> list[str]:
     if names:
         _podman("rm", "-f", "-t", "0", *names)
     networks = _podman("network", "ls", "--filter", f"label={LABEL}=1", "--format", "{{.Name}}").stdout.split()
-    if NETWORK in networks:
-        _podman("network", "rm", NETWORK)
+    for name in (NETWORK, POD_NETWORK):
+        if name in networks:
+            _podman("network", "rm", name)
     for path in (KNOWN_HOSTS_FILE, INVENTORY_FILE):
         path.unlink(missing_ok=True)
     return names
@@ -429,7 +445,7 @@ def status() -> list[LabHost]:
         state = str(container["State"])
         if state == "running" and not _ssh_answers(spec.ip, timeout=0.5):
             state = "running (sshd not answering)"
-        hosts.append(LabHost(spec.name, spec.ip, spec.mac, state))
+        hosts.append(dataclasses.replace(spec, state=state))
     return hosts
 
 

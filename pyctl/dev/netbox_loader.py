@@ -32,6 +32,30 @@ def ensure_admin(spec):
     return f"{TOKEN_PREFIX}{token.key}.{token.token}"
 
 
+def ensure_users(users):
+    """Users with object permissions and a v2 token each (tests of what a token may read)."""
+    from django.contrib.contenttypes.models import ContentType
+    from users.constants import TOKEN_PREFIX
+    from users.models import ObjectPermission, Token, User
+
+    tokens = {}
+    for spec in users:
+        user, _ = User.objects.get_or_create(username=spec["username"])
+        user.is_superuser = False
+        user.set_password(os.urandom(16).hex())
+        user.save()
+        for i, perm in enumerate(spec.get("permissions", [])):
+            obj = ObjectPermission.objects.create(name=f"{spec['username']}-{i}", actions=perm["actions"],
+                                                  constraints=perm.get("constraints"))
+            obj.object_types.set([ContentType.objects.get_by_natural_key(*t.split(".")) for t in perm["object_types"]])
+            obj.users.add(user)
+        token = Token(user=user, version=2, write_enabled=spec.get("write_enabled", False),
+                      description="pyctl dev test bed")
+        token.save()
+        tokens[spec["username"]] = f"{TOKEN_PREFIX}{token.key}.{token.token}"
+    return tokens
+
+
 def load_dataset(ds):
     """Write a data set (see pyctl.dev.seed) with bulk inserts; components come from the templates."""
     from django.contrib.contenttypes.models import ContentType
@@ -119,22 +143,28 @@ def load_dataset(ds):
         by_device.setdefault(nic.device_id, {})[nic.name] = nic
     iface_ct = ContentType.objects.get_for_model(Interface)
     ips, tagged = [], []
+    primary = {}
     for dev, d in zip(devices, ds.get("devices", []), strict=True):
         nic = by_device[dev.pk].get(d.get("pod_nic"))
         if nic is None:
             continue
         pod_nics[dev.pk] = nic
         tagged.append(TaggedItem(tag=tags["pod-traffic"], content_type=iface_ct, object_id=nic.pk))
+        # The primary address sits on the pod NIC unless the device names another NIC for it ("primary_nic");
+        # then the pod NIC carries its own address ("pod_address").
+        primary_nic = by_device[dev.pk].get(d.get("primary_nic") or d.get("pod_nic"))
         if d.get("address"):
+            primary[dev.pk] = len(ips)
             ips.append(IPAddress(address=d["address"], status="active", assigned_object_type=iface_ct,
+                                 assigned_object_id=primary_nic.pk, custom_field_data={}))
+        if d.get("pod_address"):
+            ips.append(IPAddress(address=d["pod_address"], status="active", assigned_object_type=iface_ct,
                                  assigned_object_id=nic.pk, custom_field_data={}))
     TaggedItem.objects.bulk_create(tagged, batch_size=5000)
     ips = IPAddress.objects.bulk_create(ips, batch_size=5000)
-    by_nic = {ip.assigned_object_id: ip for ip in ips}
     for dev in devices:
-        nic = pod_nics.get(dev.pk)
-        if nic is not None and nic.pk in by_nic:
-            dev.primary_ip4 = by_nic[nic.pk]
+        if dev.pk in primary:
+            dev.primary_ip4 = ips[primary[dev.pk]]
     Device.objects.bulk_update(devices, ["primary_ip4"], batch_size=2000)
     return {"devices": len(devices), "interfaces": len(interfaces), "ip_addresses": len(ips)}
 
@@ -144,6 +174,8 @@ def main():
     result = {}
     if "admin" in spec:
         result["token"] = ensure_admin(spec["admin"])
+    if "users" in spec:
+        result["tokens"] = ensure_users(spec["users"])
     if "dataset" in spec:
         with transaction.atomic():
             result.update(load_dataset(spec["dataset"]))

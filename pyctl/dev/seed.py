@@ -41,10 +41,14 @@ DEVICE_TYPES = [
     {"manufacturer": "Dell", "model": "PowerEdge R660", "slug": "r660", "u_height": 1, "interfaces": _SERVER_NICS,
      "gpu_capacity": 0},
 ]
-# Lab hosts are podman containers: one NIC, eth0, on the lab's podman network.
-LAB_NIC = "eth0"
+# Lab hosts are podman containers with two NICs: eth0 (SSH, Ansible, the mirror: the primary IP) and eth1,
+# which carries pod traffic on a network of its own (the pod address differs from the primary IP).
+LAB_MGMT_NIC = "eth0"
+LAB_NIC = "eth1"
+LAB_POD_SUBNET = "172.31.214.0/24"
 LAB_DEVICE_TYPE = {"manufacturer": "Podman", "model": "Lab host (systemd container)", "slug": "lab-host",
-                   "u_height": 1, "interfaces": [{"name": LAB_NIC, "type": "virtual"}],
+                   "u_height": 1, "interfaces": [{"name": LAB_MGMT_NIC, "type": "virtual"},
+                                                 {"name": LAB_NIC, "type": "virtual"}],
                    "gpu_capacity": 8}  # the stand-in GPUs of an HGX board
 GPU_TYPES = {
     "H100-80GB": ("hgx-h100-8gpu", 8, True),
@@ -165,6 +169,7 @@ def demo() -> dict[str, Any]:
 
     lab_site = _Site("lab", LAB_SUPERNET, racks=1)
     lab_site.prefix(LAB_SUPERNET, "node-network", None)
+    lab_site.prefix(LAB_POD_SUBNET, "node-network", None)
     lab_site.prefix("10.213.64.0/18", "pod-network", "lab-gpu")
     lab_site.prefix("10.213.32.0/20", "service-network", "lab-gpu")
     spec = _spec([dc1, dc2, dc3, lab_site])
@@ -176,8 +181,9 @@ LAB_SUPERNET = "172.31.213.0/24"
 LAB_MGMT_ROLES = ("etcd", "etcd", "etcd", "control-plane")
 
 
-def lab(hosts: list[tuple[str, str, int]]) -> dict[str, Any]:
-    """The lab hosts as NetBox devices of the site ``lab``: ``(name, address/len, eth0 MTU)`` each.
+def lab(hosts: list[tuple[str, str, str, int]]) -> dict[str, Any]:
+    """The lab hosts as NetBox devices of the site ``lab``: ``(name, eth0 address/len, eth1 address/len,
+    eth1 MTU)`` each. eth0's address is the primary IP; eth1 is the pod-traffic interface.
 
     Five or more hosts: the first three are the etcd members and the fourth the control plane of
     ``lab-mgmt``; the rest are GPU workers of ``lab-gpu`` (H100 HGX boards, every other one
@@ -185,15 +191,15 @@ def lab(hosts: list[tuple[str, str, int]]) -> dict[str, Any]:
     """
     site = _Site("lab", LAB_SUPERNET, racks=1)
     mgmt = LAB_MGMT_ROLES if len(hosts) >= len(LAB_MGMT_ROLES) + 1 else ()
-    for i, (name, address, mtu) in enumerate(hosts):
+    for i, (name, address, _, mtu) in enumerate(hosts):
         if i < len(mgmt):
             site.add(name, mgmt[i], "lab-host", "lab-mgmt", address=address, mtu=mtu)
         else:
             layout = {"3g.40gb": 2} if i % 2 else None
             site.add(name, "gpu-worker", "lab-host", "lab-gpu", address=address, mtu=mtu,
                      gpu={"gpu_model": "H100-80GB", "gpu_count": 8, "nvswitch": True, "mig_layout": layout})
-    for device in site.devices:
-        device["pod_nic"] = LAB_NIC
+    for device, (_, _, pod_address, _) in zip(site.devices, hosts, strict=True):
+        device.update({"pod_nic": LAB_NIC, "primary_nic": LAB_MGMT_NIC, "pod_address": pod_address})
     spec = _spec([site])
     spec["device_types"] = [LAB_DEVICE_TYPE]
     spec["prefixes"] = []  # the lab's prefixes come with the demo world

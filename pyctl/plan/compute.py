@@ -410,12 +410,18 @@ def _management(ctx: _Ctx, m: Cluster, tenants: list[Cluster]) -> None:
     if not members and not tenants:
         return
     names = [h.name for h in members]
-    v, w = etcd.member_problems(names)
+    # Members NetBox marks offline, failed or decommissioning are still members: they count for quorum.
+    v, w = etcd.member_problems(sorted(names + [f"{n} (down)" for n in m.down_etcd]))
     plan.violations.extend(f"{where}: {x}" for x in v)
     plan.warnings.extend(f"{where}: {x}" for x in w)
     add = mplan.add
     add("etcd", "members", names, f"{len(names)} hosts with role etcd (3 or 5, never even)", etcd.SOURCE_FAQ,
         var="etcd_members")
+    total = len(names) + len(m.down_etcd)
+    add("etcd", "down_members", list(m.down_etcd),
+        f"members NetBox marks offline, failed or decommissioning: not touched, still members; quorum is "
+        f"{total // 2 + 1} of {total}, so a rolling restart may take down {max(len(names) - (total // 2 + 1), 0)} "
+        "at a time", etcd.SOURCE_FAQ, var="etcd_down_members")
     add("etcd", "tenants", [t.name for t in tenants], "workload clusters whose control planes use this etcd, each "
         "under its own key prefix", etcd.SOURCE_HOSTED)
 

@@ -111,6 +111,8 @@ class ClusterValues:
     etcd_quota_bytes: int | None = None
     # Hosted control planes of a management cluster: (tenant, apiserver port, the hosts running it).
     tenants: tuple[Tenant, ...] = ()
+    # etcd members NetBox marks offline, failed or decommissioning: still members, expected down.
+    down_etcd: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -492,14 +494,18 @@ class EtcdMembers(_EtcdCheck):
             return failed(f"etcd does not answer: {res.stdout.strip()[-240:]}")
         doc = json.loads(res.stdout[res.stdout.index("{"):])
         members = sorted(m.get("name") or f"(unstarted {m['ID']:x})" for m in doc.get("members", []))
-        netbox = sorted(h.name for h in ctx.cluster.hosts if h.role == ROLE_ETCD)
+        # A member NetBox marks down (offline, failed, decommissioning) is still a member until removed.
+        netbox = sorted([h.name for h in ctx.cluster.hosts if h.role == ROLE_ETCD] + list(ctx.cluster.down_etcd))
         missing = [n for n in netbox if n not in members]
         extra = [n for n in members if n not in netbox]
         if missing or extra:
             parts = ([f"NetBox lists {', '.join(missing)}, not a member"] if missing else []) + (
                 [f"member {', '.join(extra)} is not in NetBox"] if extra else [])
             return failed("; ".join(parts), members=members, netbox=netbox)
-        return passed(f"{len(members)} members, as NetBox lists them", members=members)
+        down = (f"; {', '.join(ctx.cluster.down_etcd)} down in NetBox (still members: {len(members)} count for quorum)"
+                if ctx.cluster.down_etcd else "")
+        return passed(f"{len(members)} members, as NetBox lists them{down}", members=members,
+                      down=list(ctx.cluster.down_etcd))
 
 
 class EtcdDbSize(_EtcdCheck):

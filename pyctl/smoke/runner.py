@@ -126,7 +126,8 @@ def cluster_values(inventory: Inventory, plan: Any, settings: SmokeSettings) -> 
                                     or min(h.underlay_mtu for h in c.hosts),
                                     overlay_mtu=_plan_value(plan, c, "mtu", "tunnel_mtu") or None,
                                     etcd_quota_bytes=_plan_value(plan, c, "etcd", "quota_backend_bytes"),
-                                    tenants=_tenants(_plan_value(plan, c, "control_plane", "tenants"), settings))
+                                    tenants=_tenants(_plan_value(plan, c, "control_plane", "tenants"), settings),
+                                    down_etcd=c.down_etcd)
     return out
 
 

@@ -64,3 +64,17 @@ def test_plugin_fails_the_parse_naming_every_problem(netbox_bed: NetBoxBed, netb
     assert "pyctl_netbox: the inventory of dc1 has 2 problem(s)" in proc.stderr
     assert "device dc1-etcd-03: in no cluster (custom field cluster is empty)" in proc.stderr
     assert "cluster dc1-mgmt: 2 etcd members (dc1-etcd-01, dc1-etcd-02); an even count" in proc.stderr
+
+
+def test_plugin_leaves_out_and_names_the_same_devices_as_pyctl(netbox_bed: NetBoxBed, netbox_writer: Any) -> None:
+    netbox_writer.dcim.devices.get(name="dc1-inference-gpu-03").update({"status": "offline"})
+    netbox_writer.dcim.devices.get(name="dc1-inference-gpu-04").update({"status": "staged"})
+    proc = ansible_inventory(REPO / "inventories" / "dc1" / "netbox.yml", netbox_bed.env())
+    assert proc.returncode == 0, proc.stderr
+    hosts = set(json.loads(proc.stdout)["_meta"]["hostvars"])
+    pyctl = run_pyctl("inventory", "dc1", "--json", env=netbox_bed.env()).json()
+    assert hosts == {h["name"] for c in pyctl["clusters"] for h in c["hosts"]}
+    assert {"dc1-inference-gpu-03", "dc1-inference-gpu-04"}.isdisjoint(hosts)
+    warned = " ".join(proc.stderr.split())
+    for s in pyctl["skipped"]:
+        assert f"pyctl_netbox: not touched: {s['name']} ({s['role']}, {s['status']}): {s['reason']}" in warned

@@ -29,7 +29,8 @@ DEBIAN_PACKAGES = {"etcd-server": "3.4.23-4+b6", "etcd-client": "3.4.23-4+b6", "
                    "initramfs-tools": "0.142+deb12u1", "python3-cryptography": "38.0.4-3+deb12u1",
                    "curl": "7.88.1-10+deb12u8"}
 # Fake lab hosts (no containers): 3 etcd + 1 control plane of lab-mgmt, 2 GPU workers of lab-gpu.
-HOSTS = [(f"pyctl-lab-{i:02d}", f"172.31.213.{10 + i}/24", 1500) for i in range(1, 7)]
+HOSTS = [(f"pyctl-lab-{i:02d}", f"172.31.213.{10 + i}/24", f"172.31.214.{10 + i}/24", 1500)
+         for i in range(1, 7)]
 
 
 def artifacts_cmd(*args: str, env: dict[str, str]) -> Result:

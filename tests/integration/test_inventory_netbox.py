@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -68,8 +69,8 @@ def test_wrong_token_is_refused_and_never_printed(netbox_bed: NetBoxBed) -> None
     result = run_pyctl("inventory", "dc2", "--json", env=env)
     assert result.code == 3
     assert "notasecretvalue" not in result.stdout + result.stderr
-    assert result.json()["error"] == (f"NetBox at {netbox_bed.url} refused the token (403) while reading the "
-                                      "site list: check NETBOX_TOKEN / the token file")
+    assert result.json()["error"] == (f"NetBox at {netbox_bed.url} refused the token (403) while reading "
+                                      "site dc2: check NETBOX_TOKEN / the token file")
 
 
 @contextmanager
@@ -126,14 +127,17 @@ def proxy_that_dies_after(upstream_port: int, requests_served: int) -> Iterator[
 
 
 def test_netbox_stopping_mid_read_is_retried_then_named(netbox_bed: NetBoxBed) -> None:
-    # Requests: site list, custom fields, devices (GraphQL) — then NetBox is gone.
-    with proxy_that_dies_after(netbox_bed.bed.http_port, requests_served=3) as port:
+    # Requests: the site, the custom fields, six permission probes, the devices (GraphQL) — then NetBox
+    # is gone. The retry span is cut to 3 s here (60 s by default: a NetBox restart takes 10-30 s).
+    with proxy_that_dies_after(netbox_bed.bed.http_port, requests_served=9) as port:
         url = f"http://127.0.0.1:{port}"
-        result = run_pyctl("inventory", "dc2", env=netbox_bed.env(NETBOX_URL=url, PYCTL_NETBOX_TIMEOUT="2"))
+        result = run_pyctl("inventory", "dc2", env=netbox_bed.env(NETBOX_URL=url, PYCTL_NETBOX_TIMEOUT="2",
+                                                                  PYCTL_NETBOX_RETRY_S="3"))
     assert result.code == 3
     assert result.stdout == ""
-    assert result.stderr == (f"pyctl: error: NetBox at {url} unreachable while reading the pod-traffic interfaces "
-                             "of dc2: connection refused or dropped (tried 5 times)\n")
+    assert re.fullmatch(rf"pyctl: error: NetBox at {re.escape(url)} unreachable while reading the pod-traffic "
+                        r"interfaces of site dc2: connection refused or dropped \(tried \d+ times over 3 s\)\n",
+                        result.stderr), result.stderr
 
 
 def _changes(api: Any) -> int:
@@ -167,7 +171,7 @@ def test_bad_data_is_all_named_at_once_and_nothing_is_changed(netbox_bed: NetBox
     assert result.code == 3
     doc = result.json()
     assert doc["problems"] == [
-        "device dc2-inference-a-gpu-01: has no primary IPv4 address",
+        "device dc2-inference-a-gpu-01: has no primary IP address (neither primary_ip4 nor primary_ip6)",
         "device dc2-inference-a-gpu-03: primary address 10.20.4.13 is also the primary address of device "
         "dc2-inference-a-gpu-02",
         "device dc2-inference-a-gpu-04: unknown GPU model 'B300-288GB' "
@@ -201,7 +205,7 @@ def test_missing_custom_field_is_named(netbox_bed: NetBoxBed, netbox_writer: Any
 def test_every_page_is_read_with_cursor_pagination(netbox_bed: NetBoxBed, monkeypatch: pytest.MonkeyPatch) -> None:
     from pyctl import netbox as client
 
-    monkeypatch.setattr(client, "PAGE_SIZE", 4)
+    monkeypatch.setattr(client, "PAGE_SIZE", 4)  # the client asking for small pages: many pages, all read
     settings = client.Settings(url=netbox_bed.url, token=netbox_bed.token)
     records = client.NetBox(settings).site_records("dc2")
     assert len(records.devices) == 21

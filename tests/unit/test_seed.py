@@ -38,3 +38,13 @@ def test_large_set_has_the_asked_number_of_devices_in_clusters_of_at_most_1000()
     assert max(clusters.values()) == 1000
     assert sum(clusters.values()) == 3000
     assert len({d["address"] for d in scale}) == 3000
+
+
+def test_lab_hosts_carry_pod_traffic_on_eth1_apart_from_the_primary_ip_on_eth0() -> None:
+    spec = seed.lab([(f"pyctl-lab-{i:02d}", f"172.31.213.{10 + i}/24", f"172.31.214.{10 + i}/24", 1500)
+                     for i in range(1, 6)])
+    first = spec["devices"][0]
+    assert (first["primary_nic"], first["address"]) == ("eth0", "172.31.213.11/24")
+    assert (first["pod_nic"], first["pod_address"], first["mtu"]) == ("eth1", "172.31.214.11/24", 1500)
+    assert [n["name"] for n in spec["device_types"][0]["interfaces"]] == ["eth0", "eth1"]
+    assert [d["role"] for d in spec["devices"]] == ["etcd", "etcd", "etcd", "control-plane", "gpu-worker"]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
+import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -352,3 +356,35 @@ def test_etcd_members_name_the_missing_and_the_unknown_member() -> None:
                         host("e1", role="etcd"))
     assert r.status == "fail"
     assert r.detail == "NetBox lists e3, not a member; member old-4 is not in NetBox"
+
+
+def test_an_etcd_member_netbox_marks_offline_is_expected_as_a_member_and_named_down() -> None:
+    c = etcd_ctx(FakeSession({"member list": ok(member_list("e1", "e2", "e3"))}))
+    c.cluster = C.ClusterValues("mgmt", (host("e1", role="etcd"), host("e2", role="etcd")), underlay_mtu=9000,
+                                down_etcd=("e3",))
+    r = C.EtcdMembers()(c, host("e1", role="etcd"))
+    assert (r.status, r.detail) == ("pass", "3 members, as NetBox lists them; e3 down in NetBox (still members: 3 "
+                                            "count for quorum)")
+    # Removed from etcd for good but still marked offline in NetBox: named, as any missing member.
+    c.session = FakeSession({"member list": ok(member_list("e1", "e2"))})
+    c._cache.clear()
+    assert C.EtcdMembers()(c, host("e1", role="etcd")).detail == "NetBox lists e3, not a member"
+
+
+def test_path_mtu_probes_the_peers_pod_address_not_its_primary_ip() -> None:
+    me = dataclasses.replace(host("w1", address="10.0.0.1"), pod_address="10.1.0.1")
+    peer = dataclasses.replace(host("w2", address="10.0.0.2"), pod_address="10.1.0.2")
+    sent: list[str] = []
+
+    class Recording(FakeSession):
+        def run(self, command: str, timeout: float | None = None) -> Any:
+            sent.append(command)
+            spec = json.loads(base64.b64decode(shlex.split(command)[-1]))
+            return ok(json.dumps([dict(p, ok=True, why="") for p in spec["paths"]]))
+
+    c = ctx(Recording({}))
+    c.cluster = C.ClusterValues("c1", (me, peer), underlay_mtu=9000)
+    c.facts = {"w1": C.HostFacts(), "w2": C.HostFacts()}
+    r = C.PathMtu()(c, me)
+    assert r.status == "pass"
+    assert [p["address"] for p in r.data["paths"]] == ["10.1.0.2"]

@@ -55,11 +55,13 @@ def ansible_processes(marker: str) -> list[str]:
 def test_each_host_has_its_fixed_name_ip_and_mac(lab_hosts: list[lab.LabHost]) -> None:
     for index, host in enumerate(lab_hosts, start=1):
         assert host == lab.LabHost(**{**lab.host_spec(index).__dict__, "state": "running"})
-        out = ssh(host, "hostname; cat /sys/class/net/eth0/address; ip -4 -o addr show eth0")
+        out = ssh(host, "hostname; cat /sys/class/net/eth0/address; ip -4 -o addr show eth0; "
+                        "cat /sys/class/net/eth1/address; ip -4 -o addr show eth1")
         assert out.returncode == 0, out.stderr
-        name, mac, addr = out.stdout.splitlines()
-        assert (name, mac) == (host.name, host.mac)
+        name, mac, addr, pod_mac, pod_addr = out.stdout.splitlines()
+        assert (name, mac, pod_mac) == (host.name, host.mac, host.pod_mac)
         assert f" {host.ip}/24 " in addr
+        assert f" {host.pod_ip}/24 " in pod_addr  # the pod-traffic network, apart from eth0
 
 
 def test_ssh_with_the_lab_key_verifies_known_hosts(lab_hosts: list[lab.LabHost]) -> None:

@@ -17,10 +17,13 @@ def test_lab_hosts_are_in_netbox_with_their_real_mtu(registered: list[lab.LabHos
     hosts = {h["name"]: h for c in doc["clusters"] for h in c["hosts"]}
     assert sorted(hosts) == [h.name for h in registered]
     for h in registered:
-        real = int(subprocess.run(["podman", "exec", h.name, "cat", "/sys/class/net/eth0/mtu"], capture_output=True,
+        real = int(subprocess.run(["podman", "exec", h.name, "cat", "/sys/class/net/eth1/mtu"], capture_output=True,
                                   text=True, check=True).stdout)
-        assert (hosts[h.name]["address"], hosts[h.name]["underlay_nic"], hosts[h.name]["underlay_mtu"]) == (
-            h.ip, "eth0", real)
+        # eth0 (the primary IP) is where Ansible and SSH go; eth1, the pod-traffic interface, has its own address.
+        host = hosts[h.name]
+        assert (host["address"], host["underlay_nic"], host["underlay_mtu"], host["pod_address"]) == (
+            h.ip, "eth1", real, h.pod_ip)
+        assert h.pod_ip != h.ip
     roles = [hosts[h.name]["role"] for h in registered]
     assert roles[:4] == ["etcd", "etcd", "etcd", "control-plane"]
     assert set(roles[4:]) == {"gpu-worker"}

@@ -66,11 +66,11 @@ def test_bare_lab_passes_the_checks_that_apply(env: dict[str, str], registered: 
 @pytest.fixture
 def lowered_mtu(registered: list[lab.LabHost]) -> Iterator[lab.LabHost]:
     target = registered[1]
-    podman("exec", target.name, "ip", "link", "set", "eth0", "mtu", "1400")
+    podman("exec", target.name, "ip", "link", "set", lab.POD_NIC, "mtu", "1400")  # the pod-traffic NIC
     try:
         yield target
     finally:
-        podman("exec", target.name, "ip", "link", "set", "eth0", "mtu", "1500")
+        podman("exec", target.name, "ip", "link", "set", lab.POD_NIC, "mtu", "1500")
 
 
 def test_lowered_mtu_fails_naming_both_numbers(env: dict[str, str], lowered_mtu: lab.LabHost) -> None:
