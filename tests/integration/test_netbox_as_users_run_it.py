@@ -100,10 +100,18 @@ def test_a_token_without_view_permission_is_named_not_read_as_an_empty_site(netb
     result = run_pyctl("inventory", "dc2", env={**netbox_bed.env(), "NETBOX_TOKEN_FILE": "", "NETBOX_TOKEN": token})
     assert result.code == 3
     assert result.stdout == ""
-    assert result.stderr == (
-        "pyctl: error: the NetBox token may not read the custom fields: NetBox answered 403 (You do not have "
-        "permission to perform this action.); its user needs the view permission extras.view_customfield "
-        '(README, "NetBox permissions")\n')
+    denied = "NetBox answered 403 (You do not have permission to perform this action.); its user needs the view " \
+             "permission"
+    assert result.stderr.splitlines() == [
+        "pyctl: error: the NetBox token may not read 7 kinds of object pyctl reads; its user needs view permission "
+        'on each (README, "NetBox permissions")',
+        *(f'  - the NetBox token may not read {what}: {denied} {perm} (README, "NetBox permissions")'
+          for what, perm in (
+              ("the custom fields", "extras.view_customfield"), ("the IP addresses", "ipam.view_ipaddress"),
+              ("the device roles", "dcim.view_devicerole"), ("the device types", "dcim.view_devicetype"),
+              ("the racks", "dcim.view_rack"), ("the platforms", "dcim.view_platform"),
+              ("the VRFs", "ipam.view_vrf"))),
+    ]
 
 
 def test_a_read_only_token_serves_every_verb_that_only_reads(netbox_bed: NetBoxBed, tmp_path: Path) -> None:
