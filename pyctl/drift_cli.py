@@ -162,7 +162,8 @@ def run_reapply(args: argparse.Namespace, load_inventory: Callable[[argparse.Nam
     if not targets:
         _eprint(f"reapply {args.dc}: no role drift to reapply")
         if args.json:
-            print(json.dumps({"dc": args.dc, "reapplied": {}, "fixed": [], "still_drifted": []}, indent=2))
+            print(json.dumps({"dc": args.dc, "reapplied": {}, "fixed": [], "still_drifted": [],
+                              "not_touched": not_touched(site.inventory)}, indent=2))
         return ExitCode.OK
     state = reapply_state(site, targets, sizes)
     _eprint(f"reapply {args.dc}: {len(targets)} drifted host(s): "
@@ -170,14 +171,16 @@ def run_reapply(args: argparse.Namespace, load_inventory: Callable[[argparse.Nam
     rollout_cli.print_batches(state)
     if args.dry_run:
         if args.json:
-            print(json.dumps({"dry_run": True, "targets": targets, **state.to_dict()}, indent=2))
+            print(json.dumps({"dry_run": True, "targets": targets, **state.to_dict(),
+                              "not_touched": not_touched(site.inventory)}, indent=2))
         return ExitCode.OK
     if not rollout_cli.confirm(args.yes):
         _eprint("nothing changed")
         return ExitCode.OK
     state_path = runs_root() / args.dc / "reapply-state.json"
     code, run_dir = rollout_cli.run_batches(site, state, state_path, "reapply", max_fail=args.max_fail)
-    result: dict[str, Any] = {"dc": args.dc, "reapplied": targets, "run_dir": str(run_dir), "state": state.status}
+    result: dict[str, Any] = {"dc": args.dc, "reapplied": targets, "run_dir": str(run_dir), "state": state.status,
+                              "not_touched": not_touched(site.inventory)}
     if code != ExitCode.OK:
         _eprint(f"reapply {state.status}: state {state_path}; run {run_dir}")
         if args.json:
