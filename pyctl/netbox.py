@@ -347,9 +347,6 @@ class NetBox:
                 by_type.setdefault(str(object_type), set()).add(str(cf["name"]))
         return {k: frozenset(v) for k, v in by_type.items()}
 
-    def device_custom_fields(self) -> frozenset[str]:
-        return self.custom_fields()["dcim.device"]
-
     def _tree(self, what: str, query: str, key: str, path: str, perm: str) -> dict[int, int | None]:
         expected = self._count(what, path, [], perm)
         rows = self._graphql(what, query, {}, key, perm=perm, expected=expected)
