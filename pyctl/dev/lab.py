@@ -54,7 +54,7 @@ NETWORK = "pyctl-lab"
 POD_NETWORK = "pyctl-lab-pod"
 LABEL = "io.pyctl.lab"
 # Bumped when the hosts' networking changes: a host made by an older definition is re-created.
-NETWORK_GENERATION = "2"
+NETWORK_GENERATION = "3"
 IMAGE_REPO = "localhost/pyctl-lab-host"
 BASE_IMAGE_REPO = "localhost/pyctl-lab-base"
 
@@ -284,8 +284,9 @@ def _create(host: LabHost, image: str) -> None:
     _podman(
         "run", "-d", "--name", host.name, "--hostname", host.name,
         "--label", f"{LABEL}=1", "--label", f"{LABEL}.image={image}", "--label", f"{LABEL}.net={NETWORK_GENERATION}",
-        "--systemd=always", "--network", f"{NETWORK}:ip={host.ip},mac={host.mac}",
-        "--network", f"{POD_NETWORK}:ip={host.pod_ip},mac={host.pod_mac}",
+        # Interface names pinned: podman orders a container's networks as it likes (eth0/eth1 swapped otherwise).
+        "--systemd=always", "--network", f"{NETWORK}:ip={host.ip},mac={host.mac},interface_name=eth0",
+        "--network", f"{POD_NETWORK}:ip={host.pod_ip},mac={host.pod_mac},interface_name={POD_NIC}",
         "--cap-add", "NET_ADMIN", *(f"--sysctl={k}={v}" for k, v in HOST_SYSCTLS.items()), image,
     )  # fmt: skip
 
