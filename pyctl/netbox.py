@@ -191,6 +191,10 @@ def settings_from_env(url: str | None = None, token_file: str | None = None,
     return Settings(url=url.rstrip("/"), token=token, timeout_s=timeout, retry_s=retry)
 
 
+class TokenMayNotRead(NetBoxError):
+    """NetBox answered 403 for want of a view permission (not a refused token)."""
+
+
 def _detail(resp: requests.Response) -> str:
     try:
         body = resp.json()
@@ -257,7 +261,7 @@ class NetBox:
         detail = _detail(resp)
         if "permission" in detail.lower():
             need = f"the view permission {PERM[perm]}" if perm else "a view permission"
-            return NetBoxError(f"the NetBox token may not read {what}: NetBox answered {resp.status_code} "
+            return TokenMayNotRead(f"the NetBox token may not read {what}: NetBox answered {resp.status_code} "
                                f"({detail}); its user needs {need} (README, \"NetBox permissions\")")
         return NetBoxError(f"NetBox at {self.settings.url} refused the token ({resp.status_code}) "
                            f"while reading {what}: check NETBOX_TOKEN / the token file")
@@ -421,11 +425,11 @@ def _raise_all(futures: list[Future[Any]]) -> None:
     found = [e for e in errors if e is not None]
     if not found:
         return
-    denied = [e for e in found if isinstance(e, NetBoxError) and e.message.startswith("the NetBox token may not read")]
+    denied = [e for e in found if isinstance(e, TokenMayNotRead)]
     if len(denied) > 1 and len(denied) == len(found):
         raise NetBoxError(f"the NetBox token may not read {len(denied)} kinds of object pyctl reads; its user needs "
                           'view permission on each (README, "NetBox permissions")',
-                          problems=[e.message for e in denied if isinstance(e, NetBoxError)])
+                          problems=[e.message for e in denied])
     raise found[0]
 
 
