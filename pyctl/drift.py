@@ -20,7 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from pyctl.errors import ExitCode
+from pyctl.rollout import ROLE_PHASES
 
-# The playbooks drift runs in check mode: (phase, playbook), as a rollout runs them.
-DRIFT_PLAYBOOKS = (("gpu", "gpu.yml"), ("etcd", "etcd.yml"), ("control_plane", "control_plane.yml"),
-                   ("calico", "calico.yml"))
+# The playbooks drift runs in check mode: (phase, playbook), as a rollout runs them (rollout.PHASES).
+DRIFT_PLAYBOOKS = tuple((p.name, str(p.playbook)) for p in ROLE_PHASES)
 # The role a changed task belongs to -> the rollout phase (and playbook) that owns it.
-ROLE_PHASE = {"gpu_driver": "gpu", "etcd": "etcd", "control_plane": "control_plane", "calico": "calico"}
+ROLE_PHASE = {str(p.role): p.name for p in ROLE_PHASES}
 # The smoke checks that compare a host's facts with NetBox.
 NETBOX_CHECKS = ("gpu-count", "gpu-model", "gpu-mig", "nic-mtu", "etcd-members")
 
@@ -43,7 +43,8 @@ KIND_BY_ACTION = {
     "service": ("service", "systemd", "systemd_service"),
     "package": ("apt", "package", "dpkg_selections", "apt_key", "apt_repository", "deb822_repository"),
 }
-KINDS = ("config", "service", "package", "other", "netbox")
+# not-managed: an entry no role manages appeared in a directory a role owns (found by the record only).
+KINDS = ("config", "service", "package", "other", "not-managed", "netbox")
 
 
 def kind_of(action: str | None) -> str:
@@ -99,7 +100,7 @@ class HostDrift:
     def phases(self) -> list[str]:
         """The rollout phases whose roles drifted on this host, in rollout order."""
         order = list(ROLE_PHASE.values())
-        return sorted({c.phase for c in self.changes}, key=order.index)
+        return sorted({c.phase for c in self.changes if c.kind != "not-managed"}, key=order.index)
 
     @property
     def kinds(self) -> list[str]:
@@ -129,6 +130,9 @@ class DriftReport:
     hosts: list[HostDrift]
     run_dir: str | None = None
     ansible_run_dirs: list[str] = field(default_factory=list)
+    digest: str | None = None  # the input digest (pyctl.digest) the records were compared under
+    by_record: list[str] = field(default_factory=list)  # hosts whose every role matched its record
+    check_mode: list[str] = field(default_factory=list)  # hosts some role ran on in check + diff mode
 
     def with_status(self, status: str) -> list[HostDrift]:
         return [h for h in self.hosts if h.status == status]
@@ -158,13 +162,15 @@ class DriftReport:
         return {"dc": self.dc, "started": self.started, "seconds": round(self.seconds, 1),
                 "exit_code": int(self.exit_code()), "counts": self.counts(), "by_kind": self.by_kind(),
                 "run_dir": self.run_dir, "ansible_run_dirs": self.ansible_run_dirs,
+                "digest": self.digest, "by_record": self.by_record, "check_mode": self.check_mode,
                 "hosts": [h.to_dict() for h in self.hosts]}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> DriftReport:
         return cls(dc=doc["dc"], started=doc["started"], seconds=float(doc.get("seconds", 0)),
                    hosts=[HostDrift.from_dict(h) for h in doc["hosts"]], run_dir=doc.get("run_dir"),
-                   ansible_run_dirs=list(doc.get("ansible_run_dirs", [])))
+                   ansible_run_dirs=list(doc.get("ansible_run_dirs", [])), digest=doc.get("digest"),
+                   by_record=list(doc.get("by_record", [])), check_mode=list(doc.get("check_mode", [])))
 
 
 # --- collecting ---------------------------------------------------------------------------------------
@@ -218,10 +224,63 @@ def from_results(inventory: Any, wanted: Iterable[str], run: Any, smoke: Any | N
     return sorted(out.values(), key=lambda h: (h.rack or "", h.name))
 
 
+def roles_of(site: Any, hosts: Iterable[str]) -> dict[str, list[str]]:
+    """Host -> the roles drift covers on it (rollout order): the role phases whose group has the host."""
+    groups = {p.role: set(site.group_hosts(p.hosts)) for p in ROLE_PHASES}
+    return {h: [str(role) for role, members in groups.items() if h in members] for h in hosts}
+
+
+def check_plan(site: Any, roles_by_host: Mapping[str, Sequence[str]], verdicts: Mapping[str, Any] | None
+               ) -> dict[str, list[str]]:
+    """Playbook -> the hosts to run it on in check mode: every role of every host without a verdict
+    (``verdicts`` None: the full check), else only the roles whose record differs or is unusable. An
+    etcd check takes the member's whole etcd cluster (a member's settings are rendered from its peers)."""
+    by_role: dict[str, set[str]] = {}
+    for host, roles in roles_by_host.items():
+        v = verdicts.get(host) if verdicts is not None else None
+        if v is not None and v.unreachable:
+            continue
+        for role in roles:
+            if v is None or role in v.differs or role in v.unusable:
+                by_role.setdefault(role, set()).add(host)
+    if "etcd" in by_role:
+        members = set(site.group_hosts("role_etcd"))
+        clusters = {h.cluster for h in site.inventory.hosts if h.name in by_role["etcd"]}
+        by_role["etcd"] = {h.name for h in site.inventory.hosts if h.cluster in clusters and h.name in members}
+    return {str(p.playbook): sorted(by_role[str(p.role)]) for p in ROLE_PHASES if by_role.get(str(p.role))}
+
+
+def add_record_findings(hosts: Sequence[HostDrift], verdicts: Mapping[str, Any]) -> None:
+    """What the fast path found that check mode did not show: never dropped (no false "in sync").
+
+    A difference counts as shown when check mode reported a change of the same role on the host whose
+    task or diff names the item. Everything else is added as a change of its own, with the recorded and
+    the current value; ``not-managed`` entries always (no role manages them, so no check sees them)."""
+    for host in hosts:
+        v = verdicts.get(host.name)
+        if v is None:
+            continue
+        if v.unreachable and not host.unreachable:
+            host.unreachable = v.unreachable
+        for role, diffs in v.differs.items():
+            shown = [f"{c.task}\n{c.diff}" for c in host.changes if c.role == role]
+            for d in diffs:
+                if d.kind != "not-managed" and any(d.item in text for text in shown):
+                    continue
+                host.changes.append(RoleDrift(ROLE_PHASE.get(role, "other"), role,
+                                              f"(recorded state) {d.family}: {d.item}", d.kind, d.describe()))
+
+
 def collect(site: Any, *, hosts: Sequence[str] | None = None, runs_dir: Path | None = None,
-            say: Callable[[str], None] | None = None) -> DriftReport:
-    """Run the roles in check + diff mode on ``hosts`` (default: every host) and the NetBox checks;
-    write ``drift.json`` and ``drift.html`` into ``runs/<dc>/<time>-drift/`` and ``runs/<dc>/last-drift.json``."""
+            say: Callable[[str], None] | None = None, full: bool = False) -> DriftReport:
+    """Drift of ``hosts`` (default: every host); writes ``drift.json`` and ``drift.html`` into
+    ``runs/<dc>/<time>-drift/`` and ``runs/<dc>/last-drift.json``.
+
+    First every host's state is compared with its record over the SSH pool (:mod:`pyctl.desired_state`);
+    then the roles run in check + diff mode only where a record differs or cannot vouch for the host
+    (none, stale, or ``full``: everywhere). Then the NetBox checks."""
+    from pyctl import desired_state  # noqa: PLC0415
+    from pyctl import digest as digest_mod  # noqa: PLC0415
     from pyctl import site as site_mod  # noqa: PLC0415
     from pyctl.rundir import new_run_dir, runs_root, write_json  # noqa: PLC0415
     from pyctl.runner import Progress, run_playbook  # noqa: PLC0415
@@ -234,41 +293,70 @@ def collect(site: Any, *, hosts: Sequence[str] | None = None, runs_dir: Path | N
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.monotonic()
     run_dir = new_run_dir(site.dc, "drift", runs_dir)
+    inputs = digest_mod.of_site(site)
+    roles_by_host = roles_of(site, wanted)
+    ssh = load_ssh_settings(site.dc)
+
+    def elapsed() -> str:
+        return f"[{time.monotonic() - started:6.1f}s]"
+
+    verdicts: dict[str, Any] | None = None
+    if not full:
+        addresses = {h.name: h.address for h in site.inventory.hosts}
+        verdicts = desired_state.assess(site.dc, roles_by_host, addresses, inputs, ssh, runs_dir=runs_dir)
+        if say:
+            verified = sum(1 for h in wanted if roles_by_host[h] and set(verdicts[h].verified) == set(roles_by_host[h]))
+            differ = sorted(h for h in wanted if verdicts[h].differs)
+            unusable = sorted(h for h in wanted if verdicts[h].unusable)
+            say(f"{elapsed()} drift {site.dc}: {len(wanted)} hosts against their records: {verified} match, "
+                f"{len(differ)} differ{': ' + ', '.join(differ[:6]) if differ else ''}, {len(unusable)} "
+                f"without a usable record{': ' + ', '.join(unusable[:6]) if unusable else ''}")
+            for h in unusable[:6]:
+                say(f"  {h}: " + "; ".join(f"{r}: {why}" for r, why in verdicts[h].unusable.items()))
+    plan = check_plan(site, roles_by_host, verdicts)
     inv_dir = site_mod.write_inventory_dir(site, run_dir / "inventory")
 
     def progress(p: Progress) -> None:
         if say and p.kind == "changed":
-            say(f"[{time.monotonic() - started:6.1f}s]   drift: {p.host}: {p.task}")
+            say(f"{elapsed()}   drift: {p.host}: {p.task}")
         elif say and p.kind in ("failed", "unreachable"):
-            say(f"[{time.monotonic() - started:6.1f}s]   {p.kind.upper()}: {p.host}: {p.message or ''}")
+            say(f"{elapsed()}   {p.kind.upper()}: {p.host}: {p.message or ''}")
 
-    if say:
-        say(f"drift {site.dc}: every role in check + diff mode on {len(wanted)} hosts "
-            f"({', '.join(book for _, book in DRIFT_PLAYBOOKS)} at once)")
+    if say and plan:
+        say(f"{elapsed()} drift {site.dc}: check + diff mode: "
+            + "; ".join(f"{book} on {len(h)} host{'s' if len(h) != 1 else ''}" for book, h in plan.items()))
     cancel = threading.Event()
     runs: list[Any] = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(DRIFT_PLAYBOOKS)) as pool:
-        futures = [pool.submit(run_playbook, book, inventory=inv_dir, dc=site.dc, verb=f"drift-{phase}",
-                               limit=wanted, check=True, diff=True, forks=min(max(len(wanted), 1), 50),
+    phase_of = dict((book, phase) for phase, book in DRIFT_PLAYBOOKS)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(len(plan), 1)) as pool:
+        futures = [pool.submit(run_playbook, book, inventory=inv_dir, dc=site.dc, verb=f"drift-{phase_of[book]}",
+                               limit=limit, check=True, diff=True, forks=min(max(len(limit), 1), 50),
                                on_event=progress, cancel=cancel, runs_dir=runs_dir)
-                   for phase, book in DRIFT_PLAYBOOKS]
+                   for book, limit in plan.items()]
         try:
             runs = [f.result() for f in futures]
         except KeyboardInterrupt:
             cancel.set()
             raise
-    run = merge_runs(runs, run_dir)
+    run = merge_runs(runs, run_dir) if runs else None
     if say:
-        say(f"[{time.monotonic() - started:6.1f}s] drift {site.dc}: NetBox against the hosts' facts "
-            f"({', '.join(NETBOX_CHECKS)})")
-    smoke = run_smoke(site.inventory, site.plan, smoke_settings(site.dc), ssh=load_ssh_settings(site.dc),
+        say(f"{elapsed()} drift {site.dc}: NetBox against the hosts' facts ({', '.join(NETBOX_CHECKS)})")
+    smoke = run_smoke(site.inventory, site.plan, smoke_settings(site.dc), ssh=ssh,
                       concurrency=32, timeout=10.0, checks=select_checks(["ssh", *NETBOX_CHECKS]))
-    report = DriftReport(dc=site.dc, started=started_at, seconds=time.monotonic() - started,
-                         hosts=from_results(site.inventory, wanted, run, smoke), run_dir=str(run_dir),
-                         ansible_run_dirs=[str(r.run_dir) for r in runs])
-    if run.canceled:
+    found = from_results(site.inventory, wanted, run, smoke)
+    if verdicts is not None:
+        add_record_findings(found, verdicts)
+    checked = {h for limit in plan.values() for h in limit}
+    report = DriftReport(dc=site.dc, started=started_at, seconds=time.monotonic() - started, hosts=found,
+                         run_dir=str(run_dir), ansible_run_dirs=[str(r.run_dir) for r in runs],
+                         digest=inputs.value,
+                         by_record=sorted(h for h in wanted if h not in checked and roles_by_host[h]),
+                         check_mode=sorted(checked & set(wanted)))
+    if run is not None and run.canceled:
         raise KeyboardInterrupt
     doc = report.to_dict()
+    if verdicts is not None:
+        doc["records"] = {h: verdicts[h].to_dict() for h in wanted}
     write_json(run_dir / "drift.json", doc)
     (run_dir / "drift.html").write_text(render_html(report), encoding="utf-8")
     write_json((runs_dir or runs_root()) / site.dc / "last-drift.json", doc)
@@ -280,7 +368,8 @@ def collect(site: Any, *, hosts: Sequence[str] | None = None, runs_dir: Path | N
 def render_terminal(report: DriftReport, *, diffs: bool = True) -> str:
     c = report.counts()
     lines = [f"drift {report.dc}: {len(report.hosts)} hosts in {report.seconds:.1f} s — {c['in-sync']} in sync, "
-             f"{c['drifted']} drifted, {c['failed']} failed, {c['unreachable']} unreachable"]
+             f"{c['drifted']} drifted, {c['failed']} failed, {c['unreachable']} unreachable",
+             f"  checked: {len(report.by_record)} by their records, {len(report.check_mode)} in check + diff mode"]
     for kind, hosts in report.by_kind().items():
         lines.append(f"  {kind:<8} {len(hosts)} host{'s' if len(hosts) != 1 else ''}: {', '.join(hosts)}")
     for h in report.hosts:
@@ -294,7 +383,9 @@ def render_terminal(report: DriftReport, *, diffs: bool = True) -> str:
         if h.failed:
             lines.append(f"  check mode failed: {h.failed}")
         for ch in h.changes:
-            lines.append(f"  [{ch.kind}] {ch.role}: {ch.task}")
+            lines.append(f"  [{ch.kind}] {ch.role}: {ch.task}"
+                         + ("  (not removed by reapply: no role manages it; remove it or make a role own it)"
+                            if ch.kind == "not-managed" else ""))
             if diffs and ch.diff:
                 lines.extend(f"      {line}" for line in ch.diff.splitlines()[:40])
         for n in h.netbox:

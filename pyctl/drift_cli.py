@@ -26,9 +26,16 @@ examples:
   pyctl drift dc2 --limit cluster_dc2-inference-01 --json
   pyctl reapply dc2 --drifted          then fix what the last drift found
 
-kinds of drift: config (a templated file differs), service (stopped or disabled), package (version),
-other (another task would change), netbox (the host's facts differ from NetBox: GPU count, model or MIG
-layout, NIC MTU, etcd membership — never "fixed" by pyctl; correct NetBox or the host).
+How: every host's state is first compared with what its roles recorded when they last converged it
+(runs/<dc>/desired-state/, one SSH connection per host, all at once); only the roles whose record
+differs, is missing or is stale (NetBox, the plan, group_vars or the roles changed since, or a
+certificate is due for renewal) run in check + diff mode, on those hosts only. --full checks everything.
+
+kinds of drift: config (a file, sysctl or module setting differs), service (stopped or disabled),
+package (version), other (another task would change; MIG layout, NIC MTU), not-managed (an entry no
+role manages appeared in a directory a role owns: reapply leaves it), netbox (the host's facts differ
+from NetBox: GPU count, model or MIG layout, NIC MTU, etcd membership — never "fixed" by pyctl;
+correct NetBox or the host).
 
 Reports: runs/<dc>/<time>-drift/drift.json and drift.html; runs/<dc>/last-drift.json for reapply.
 exit codes: 0 in sync, 2 drift found (or a role failed in check mode), 4 unreachable hosts, 3 bad input
@@ -63,6 +70,8 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--limit", metavar="HOSTS", help="comma-separated hosts or groups to check")
     p.add_argument("--json", action="store_true", help="print the report as one JSON document")
     p.add_argument("--no-diff", action="store_true", help="list the drifted tasks without their diffs")
+    p.add_argument("--full", action="store_true",
+                   help="run every role in check + diff mode on every host, whatever the records say")
     add_site_flags(p)
 
     r = subparsers.add_parser(
@@ -94,7 +103,7 @@ def run_drift(args: argparse.Namespace, load_inventory: Callable[[argparse.Names
     site = site_mod.load(args.dc, load_inventory(args), plan_settings(args))
     wanted = site.resolve_limit(args.limit)
     hosts = sorted(wanted) if wanted is not None else None
-    report = drift.collect(site, hosts=hosts, say=_eprint)
+    report = drift.collect(site, hosts=hosts, say=_eprint, full=args.full)
     if args.json:
         print(json.dumps({**report.to_dict(), "not_touched": not_touched(site.inventory)}, indent=2))
     else:
@@ -156,7 +165,8 @@ def run_reapply(args: argparse.Namespace, load_inventory: Callable[[argparse.Nam
     only_netbox = sorted(h.name for h in pool if h.status == "drifted" and not h.phases)
     skipped = sorted(h.name for h in pool if h.status in ("failed", "unreachable"))
     for name in only_netbox:
-        _eprint(f"pyctl: {name}: only NetBox drift (not reapplied: correct NetBox or the host)")
+        _eprint(f"pyctl: {name}: only NetBox drift or entries no role manages (not reapplied: correct NetBox "
+                "or the host)")
     for name in skipped:
         _eprint(f"pyctl: {name}: {next(h.status for h in pool if h.name == name)} in the drift report, not reapplied")
     if not targets:

@@ -34,17 +34,20 @@ class Phase:
     playbook: str | None  # None: not a playbook (smoke runs pyctl's checks)
     hosts: str  # an inventory group
     one_batch: bool = False  # every host of the phase in one batch
+    role: str | None = None  # the role that converges the hosts: its state is recorded, drift checks it
 
 
+# The one phase table: rollout order, playbooks, batching, and (role) what drift and its records cover.
 PHASES: tuple[Phase, ...] = (
     Phase("preflight", "preflight.yml", "all"),
-    Phase("gpu", "gpu.yml", "role_gpu_worker"),
+    Phase("gpu", "gpu.yml", "role_gpu_worker", role="gpu_driver"),
     # One batch: the role changes one member at a time itself (rolling restarts behind a health gate).
-    Phase("etcd", "etcd.yml", "role_etcd", one_batch=True),
-    Phase("control_plane", "control_plane.yml", "role_control_plane"),
-    Phase("calico", "calico.yml", "role_gpu_worker"),
+    Phase("etcd", "etcd.yml", "role_etcd", one_batch=True, role="etcd"),
+    Phase("control_plane", "control_plane.yml", "role_control_plane", role="control_plane"),
+    Phase("calico", "calico.yml", "role_gpu_worker", role="calico"),
     Phase("smoke", None, "all", one_batch=True),
 )
+ROLE_PHASES: tuple[Phase, ...] = tuple(p for p in PHASES if p.role)
 DEFAULT_BATCHES = "1,10%,25%,100%"
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pyctl import rollout, smoke_cli
+from pyctl import desired_state, digest, drift, rollout, smoke_cli
 from pyctl import site as site_mod
 from pyctl.cli_common import add_site_flags, not_touched
 from pyctl.errors import CheckFailed, ConfigError, ExitCode
@@ -23,7 +23,7 @@ EPILOG = """\
 examples:
   pyctl rollout dc2 --dry-run                       the plan and the batches; nothing changes
   pyctl rollout lab --yes                           every phase, canary first
-  pyctl rollout lab --yes --phase preflight --batches 1,50%% --max-fail 1
+  pyctl rollout lab --yes --phase preflight --batches 1,50% --max-fail 1
   pyctl rollout lab --resume --yes                  continue where a stopped or interrupted rollout left off
 
 phases: {phases}
@@ -60,6 +60,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="run only this phase (repeatable): " + ", ".join(names))
     p.add_argument("--limit", metavar="HOSTS", help="comma-separated hosts or groups to include")
     add_batch_flags(p)
+    p.add_argument("--changed-only", action="store_true",
+                   help="leave out the hosts whose every role matches the state it recorded under today's inputs "
+                   "(as `pyctl drift` checks it); the smoke phase still checks every host")
     p.add_argument("--skip-artifact-check", action="store_true",
                    help="do not ask the mirrors first (they were checked another way)")
     p.add_argument("--json", action="store_true", help="print the final state as one JSON document")
@@ -107,6 +110,8 @@ def run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace],
             hosts = [h for h in site.group_hosts(ph.hosts) if wanted is None or h in wanted]
             if hosts:
                 phase_hosts.append((ph, hosts))
+        if args.changed_only:
+            phase_hosts = changed_only(site, phase_hosts)
         state = rollout.new_state(args.dc, phase_hosts, sizes)
 
     plan = site.plan
@@ -136,10 +141,36 @@ def run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace],
     return int(code)
 
 
+def changed_only(site: site_mod.Site, phase_hosts: list[tuple[rollout.Phase, list[str]]]
+                 ) -> list[tuple[rollout.Phase, list[str]]]:
+    """The phases' hosts less those a role's record vouches for (that role's phase), and less the hosts
+    every role of which is vouched for (preflight too). The smoke phase keeps every host."""
+    from pyctl.smoke.pool import load_ssh_settings  # noqa: PLC0415
+
+    hosts = sorted({h for _, hs in phase_hosts for h in hs})
+    roles = drift.roles_of(site, hosts)
+    addresses = {h.name: h.address for h in site.inventory.hosts}
+    verdicts = desired_state.assess(site.dc, roles, addresses, digest.of_site(site), load_ssh_settings(site.dc))
+    converged = {h for h in hosts if roles[h] and set(verdicts[h].verified) == set(roles[h])}
+    out = []
+    for ph, hs in phase_hosts:
+        if ph.role:
+            keep = [h for h in hs if ph.role not in verdicts[h].verified]
+        elif ph.playbook is not None:
+            keep = [h for h in hs if h not in converged]
+        else:
+            keep = hs
+        if keep:
+            out.append((ph, keep))
+    _eprint(f"--changed-only: {len(converged)} of {len(hosts)} hosts match their records in every role; "
+            f"{sum(len(hs) for _, hs in phase_hosts) - sum(len(hs) for _, hs in out)} host-phases left out")
+    return out
+
+
 def print_batches(state: rollout.RolloutState) -> None:
     for ps in state.phases:
         todo = [b for b in ps.batches if not b.done]
-        _eprint(f"  {ps.name:<14} {len(ps.batches)} batches: "
+        _eprint(f"  {ps.name:<14} {len(ps.batches)} batch{'es' if len(ps.batches) != 1 else ''}: "
                 + " → ".join(str(len(b.hosts)) + ("✓" if b.done else "") for b in ps.batches)
                 + ("" if todo else "  (done)"))
 
@@ -173,6 +204,8 @@ def run_batches(site: site_mod.Site, state: rollout.RolloutState, state_path: Pa
         if before_preflight and any(ps.name == "preflight" and not ps.done for ps in state.phases):
             before_preflight()
 
+        inputs = digest.of_site(site)
+
         def run_batch(phase: rollout.Phase, hosts: list[str]) -> rollout.BatchResult:
             if phase.playbook is None:
                 return smoke_batch(site, hosts)
@@ -180,12 +213,31 @@ def run_batches(site: site_mod.Site, state: rollout.RolloutState, state_path: Pa
                                   limit=hosts, tags=tags, forks=min(len(hosts), 50) or 1)
             reasons = {h: f"{r.failures[0].task}: {r.failures[0].message}"
                        for h, r in result.hosts.items() if r.failures}
+            converged = [h for h in hosts if h not in set(result.failed_hosts) | set(result.unreachable_hosts)]
+            if phase.role and not tags and not result.canceled and converged:
+                record_states(site, phase.role, converged, inputs)
             return rollout.BatchResult(failed=result.failed_hosts, unreachable=result.unreachable_hosts,
                                        canceled=result.canceled, run_dir=str(result.run_dir), reasons=reasons)
 
         code = rollout.execute(state, state_path, run_batch, max_fail=max_fail, say=_eprint)
     write_json(run_dir / "state.json", state.to_dict())
     return code, run_dir
+
+
+def record_states(site: site_mod.Site, role: str, hosts: list[str], inputs: digest.InputDigest) -> None:
+    """Keep what ``role`` manages on the hosts it just converged as their record (the drift fast path);
+    a host that cannot be recorded is named and takes drift's full check."""
+    from pyctl.smoke.pool import load_ssh_settings  # noqa: PLC0415
+
+    try:
+        ssh = load_ssh_settings(site.dc)
+    except ConfigError as exc:
+        _eprint(f"pyctl: warning: {role}: no state recorded ({exc}); drift checks these hosts in full")
+        return
+    addresses = {h.name: h.address for h in site.inventory.hosts}
+    probes = desired_state.probe({h: addresses[h] for h in hosts}, ssh)
+    for warning in desired_state.record(site.dc, probes, [role], inputs):
+        _eprint(f"pyctl: warning: {warning}")
 
 
 def check_artifacts(site: site_mod.Site) -> None:

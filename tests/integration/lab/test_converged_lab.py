@@ -59,7 +59,8 @@ def workers(registered: list[lab.LabHost]) -> list[lab.LabHost]:
     return registered[4:]  # seed.lab: 3 etcd, 1 control plane, then GPU workers
 
 
-def test_full_rollout_is_green_through_every_phase(rolled_out: Result, registered: list[lab.LabHost]) -> None:
+def test_full_rollout_is_green_through_every_phase(rolled_out: Result, registered: list[lab.LabHost],
+                                                   runs: Path) -> None:
     assert rolled_out.code == 0, rolled_out.stderr[-4000:]
     state = rolled_out.json()
     assert state["status"] == "done"
@@ -79,6 +80,13 @@ def test_full_rollout_is_green_through_every_phase(rolled_out: Result, registere
     assert checks[(workers(registered)[0].name, "gpu-count")] == "pass"
     assert checks[(workers(registered)[0].name, "path-mtu")] == "pass"
     assert (smoke_dir / "report.html").is_file()
+    # every role that converged a host left its record, under today's inputs
+    records = runs / "lab" / "desired-state"
+    for host in registered:
+        doc = json.loads((records / f"{host.name}.json").read_text())
+        want = {"gpu_driver", "calico"} if host in workers(registered) else \
+            {"etcd"} if host in registered[:3] else {"control_plane"}
+        assert set(doc["roles"]) == want, host.name
 
 
 @pytest.fixture
@@ -158,6 +166,13 @@ def test_hand_made_drift_on_two_hosts_is_found_and_reapplied_only_there(
         ("gpu_driver", "Enable nvidia-persistenced, started while the pinned driver runs", "service",
          "nvidia-persistenced.service: inactive → started")]
     assert doc["by_kind"] == {"config": [edited.name], "service": [stopped.name]}
+    # the records found the two; check mode ran only the gpu role, only there
+    assert doc["check_mode"] == sorted([edited.name, stopped.name])
+    assert doc["by_record"] == sorted(h.name for h in registered if h not in (edited, stopped))
+    assert set(doc["records"][edited.name]["differs"]) == {"gpu_driver"}
+    assert hosts_in_runs(runs, "-drift-gpu") == {edited.name, stopped.name}
+    assert not list(runs.glob("lab/*-drift-etcd*"))
+    assert not list(runs.glob("lab/*-drift-calico*"))
     assert by_host[edited.name]["netbox"] == []
     assert by_host[stopped.name]["netbox"] == []
 
@@ -173,14 +188,109 @@ def test_hand_made_drift_on_two_hosts_is_found_and_reapplied_only_there(
     assert podman("exec", stopped.name, "systemctl", "is-active", "nvidia-persistenced").strip() == "active"
 
 
-def test_then_the_lab_has_no_drift_three_times_in_a_row(env: dict[str, str], rolled_out: Result,
-                                                        registered: list[lab.LabHost]) -> None:
-    # Runs after the reapply above (tests run in file order): the first drift is "a second drift reports
-    # all in sync", the three together "no false positives on a converged lab".
+def nsenter_net(host: lab.LabHost, script: str) -> str:
+    """Run ``script`` in the host's network namespace from outside: /proc/sys is read-only inside."""
+    pid = podman("inspect", "-f", "{{.State.Pid}}", host.name).strip()
+    return subprocess.run(["nsenter", "-t", pid, "-n", "sh", "-c", script], check=True, timeout=30,
+                          capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def tampered(rolled_out: Result, registered: list[lab.LabHost]) -> Iterator[dict[str, tuple[str, str, str]]]:
+    """One of each kind of hand-made change, on several hosts; everything undone afterwards.
+    Yields ``label -> (host, role, item)``: the item the records must name."""
     assert rolled_out.code == 0
-    for attempt in range(3):
-        result, doc = drift(env)
-        assert result.code == 0, f"attempt {attempt + 1}: " + json.dumps(
-            [h for h in doc["hosts"] if h["status"] != "in-sync"], indent=1)[:4000]
-        assert doc["counts"] == {"in-sync": len(registered), "drifted": 0, "failed": 0, "unreachable": 0}
-        print(f"drift #{attempt + 1} over {len(registered)} hosts: {doc['seconds']} s", file=sys.stderr)
+    w = workers(registered)
+    etcd0 = registered[0]
+    mig_file = "/var/lib/nvidia-standin/mig.json"
+    mig_before = podman("exec", w[3].name, "cat", mig_file)
+    podman("exec", w[2].name, "cp", "-p", "/var/lib/dpkg/status", "/root/dpkg-status.before")
+    mtu_before = lab.nic_mtu(w[4].name, "eth1")
+    rp_filter = "/proc/sys/net/ipv4/conf/all/rp_filter"
+    rp_before = nsenter_net(w[4], f"cat {rp_filter}").strip()
+    undo = [
+        lambda: podman("exec", w[0].name, "chmod", "0644", NOUVEAU),
+        lambda: podman("exec", w[2].name, "cp", "-p", "/root/dpkg-status.before", "/var/lib/dpkg/status"),
+        lambda: podman("exec", w[2].name, "systemctl", "enable", "pyctl-mig-layout.service"),
+        lambda: podman("exec", "-i", w[3].name, "sh", "-c", f"cat > {mig_file}", input_text=mig_before),
+        lambda: nsenter_net(w[4], f"echo {rp_before} > {rp_filter}"),
+        lambda: podman("exec", w[4].name, "ip", "link", "set", "eth1", "mtu", str(mtu_before)),
+        lambda: podman("exec", etcd0.name, "rm", "-f", "/etc/etcd/extra.conf"),
+    ]
+    try:
+        podman("exec", w[0].name, "chmod", "0600", NOUVEAU)
+        podman("exec", w[2].name, "python3", "-c",
+               "import re, pathlib; p = pathlib.Path('/var/lib/dpkg/status'); s = p.read_text(); "
+               "p.write_text(re.sub(r'(Package: nvidia-mig-manager\\n(?:[^\\n]+\\n)*?Version: )[^\\n]+', "
+               "r'\\g<1>0.0.1-tampered', s))")
+        podman("exec", w[2].name, "systemctl", "disable", "pyctl-mig-layout.service")
+        podman("exec", "-i", w[3].name, "sh", "-c", f"cat > {mig_file}",
+               input_text=json.dumps({"enabled": True, "devices": {}}) + "\n")
+        nsenter_net(w[4], f"echo {2 if rp_before == '1' else 1} > {rp_filter}")
+        podman("exec", w[4].name, "ip", "link", "set", "eth1", "mtu", str(mtu_before - 100))
+        podman("exec", etcd0.name, "sh", "-c", "echo 'ETCD_DEBUG=true' > /etc/etcd/extra.conf")
+        yield {
+            "mode": (w[0].name, "gpu_driver", NOUVEAU),
+            "package": (w[2].name, "gpu_driver", "nvidia-mig-manager"),
+            "disabled": (w[2].name, "gpu_driver", "pyctl-mig-layout.service"),
+            "mig": (w[3].name, "gpu_driver", "MIG layout"),
+            "sysctl": (w[4].name, "calico", "net.ipv4.conf.all.rp_filter"),
+            "mtu": (w[4].name, "calico", "eth1"),
+            "not-managed": (etcd0.name, "etcd", "/etc/etcd/extra.conf"),
+        }
+    finally:
+        for step in undo:
+            step()
+
+
+def test_the_records_flag_every_kind_of_tampering(env: dict[str, str], tampered: dict[str, tuple[str, str, str]],
+                                                  registered: list[lab.LabHost]) -> None:
+    result, doc = drift(env)
+    assert result.code == 2, result.stderr[-3000:]
+    by_host = {h["name"]: h for h in doc["hosts"]}
+    for label, (host, role, item) in tampered.items():
+        differs = doc["records"][host]["differs"].get(role, [])
+        assert item in [d["item"] for d in differs], (label, differs)
+        assert by_host[host]["status"] == "drifted", label
+    flagged = {d["item"]: d for d in doc["records"][tampered["not-managed"][0]]["differs"]["etcd"]}
+    assert flagged["/etc/etcd/extra.conf"]["kind"] == "not-managed"
+    extra = [c for c in by_host[tampered["not-managed"][0]]["changes"] if c["kind"] == "not-managed"]
+    assert [c["task"] for c in extra] == ["(recorded state) dirs: /etc/etcd/extra.conf"]
+    assert "not managed by any role" in extra[0]["diff"]
+    assert "not-managed" in doc["by_kind"]
+    kinds = {d["item"]: d["kind"] for r in doc["records"].values() for ds in r["differs"].values() for d in ds}
+    assert (kinds[NOUVEAU], kinds["nvidia-mig-manager"], kinds["pyctl-mig-layout.service"],
+            kinds["net.ipv4.conf.all.rp_filter"]) == ("config", "package", "service", "config")
+    # the hosts nobody touched are vouched for by their records alone
+    touched = {host for host, _, _ in tampered.values()}
+    etcd_peers = {h.name for h in registered[:3]}
+    assert set(doc["by_record"]) == {h.name for h in registered} - touched - etcd_peers
+    assert sorted(h["name"] for h in doc["hosts"] if h["status"] != "in-sync") == sorted(touched)
+
+
+def test_then_the_lab_has_no_drift_three_times_in_a_row(env: dict[str, str], rolled_out: Result,
+                                                        registered: list[lab.LabHost], runs: Path) -> None:
+    # Runs after the reapply and the undone tampering above (tests run in file order): the first drift
+    # is "a second drift reports all in sync", the three together "no false positives on a converged
+    # lab". The first one runs without one host's record: that host takes the full check, in sync too.
+    assert rolled_out.code == 0
+    no_record = workers(registered)[1]
+    record = runs / "lab" / "desired-state" / f"{no_record.name}.json"
+    saved = record.read_bytes()
+    record.unlink()
+    try:
+        for attempt in range(3):
+            result, doc = drift(env)
+            assert result.code == 0, f"attempt {attempt + 1}: " + json.dumps(
+                [h for h in doc["hosts"] if h["status"] != "in-sync"], indent=1)[:4000]
+            assert doc["counts"] == {"in-sync": len(registered), "drifted": 0, "failed": 0, "unreachable": 0}
+            expect_checked = [no_record.name] if attempt == 0 else []
+            assert doc["check_mode"] == expect_checked, attempt
+            assert len(doc["by_record"]) == len(registered) - len(expect_checked)
+            if attempt == 0:
+                assert doc["records"][no_record.name]["unusable"] == {
+                    r: "no record (never converged by pyctl since records were kept)" for r in ("gpu_driver", "calico")}
+                record.write_bytes(saved)
+            print(f"drift #{attempt + 1} over {len(registered)} hosts: {doc['seconds']} s", file=sys.stderr)
+    finally:
+        record.write_bytes(saved)
