@@ -113,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                                description="`up N` makes exactly N lab hosts (systemd, sshd, fixed IP and MAC, "
                                "NET_ADMIN) and registers them in NetBox's `lab` site (eth0: the primary IP; eth1, "
                                "on a network of its own: pod traffic, with its real MTU), starting the NetBox test "
-                               "bed if needed; `down` removes them; `status` lists them.")
+                               "bed if needed; `down` removes them; `status` lists them. PYCTL_LAB_NAME (`lab`, "
+                               "the default, or `test`, a test session's) picks the lab: its hosts are "
+                               "pyctl-NAME-01…, and no verb touches another lab's hosts.")
     p_lab.add_argument("action", choices=["up", "down", "status"])
     p_lab.add_argument("hosts", nargs="?", type=int, default=5, help="with up: how many hosts (default 5)")
     p_lab.add_argument("--json", action="store_true", help="machine-readable output")
@@ -417,7 +419,8 @@ def cmd_dev_lab(args: argparse.Namespace, bed: Any) -> int:
                                   "seconds": round(time.monotonic() - started, 1)}
     elif args.action == "down":
         result = {"removed": lab.down()}
-        mirror.down("lab")
+        if not lab.hosts_left():  # the mirror serves every lab on this machine: it stops with the last host
+            mirror.down("lab")
     else:
         result = {"hosts": [asdict(h) for h in lab.status()]}
     if args.json:

@@ -8,9 +8,12 @@ Trust: the lab key is generated once into ``<repo>/.dev/lab/`` (mode 0600). Host
 ``podman exec`` (a channel we trust, unlike a network key scan) into ``<repo>/.dev/lab/known_hosts``;
 Ansible and pyctl connect with ``StrictHostKeyChecking=yes`` against that file only.
 
+Labs side by side (the demo's ``lab``, a test session's ``test``: ``$PYCTL_LAB_NAME``, :mod:`pyctl.dev.lab_names`):
+each verb acts on one lab's hosts, and only those this checkout made.
+
     python -m pyctl.dev.lab up 5 [--json]     # exactly 5 hosts, started, sshd answering
     python -m pyctl.dev.lab status [--json]
-    python -m pyctl.dev.lab down [--json]     # removes only what the lab created
+    python -m pyctl.dev.lab down [--json]     # removes only what this lab created
     python -m pyctl.dev.lab image [--json]    # builds the image if needed, prints its tag
 """
 
@@ -21,7 +24,6 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import ipaddress
 import json
 import os
 import re
@@ -37,34 +39,38 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pyctl.dev import lab_names
 from pyctl.errors import ExitCode, PyctlError
 
+# Where the lab's hosts are and what marks them, as the lab's callers read them.
+Lab = lab_names.Lab
+LabHost = lab_names.LabHost
+LABEL = lab_names.LABEL
+SUBNET = lab_names.SUBNET
+POD_SUBNET = lab_names.POD_SUBNET
+GATEWAY = lab_names.GATEWAY
+
 REPO = Path(__file__).resolve().parents[2]
+# The lab key and the known_hosts of every lab this checkout runs (what inventories/lab/group_vars name);
+# each lab's own part of it and its inventory under labs/<name>/.
 STATE_DIR = REPO / ".dev" / "lab"
 KEY_FILE = STATE_DIR / "id_ed25519"
 KNOWN_HOSTS_FILE = STATE_DIR / "known_hosts"
-INVENTORY_FILE = STATE_DIR / "inventory.json"
 IMAGE_DIR = REPO / "images" / "lab-host"
 CACHE_DIR = Path(os.environ.get("PYCTL_DEV_CACHE", "/var/lib/pyctl-dev/cache"))
+# One lab change at a time on this machine: the labs of every checkout share the two networks.
+LOCK_FILE = Path(os.environ.get("PYCTL_DEV_HOME", "/var/lib/pyctl-dev")) / "lab.lock"
 
-HOST_PREFIX = "pyctl-lab-"
+# Shared by every lab (lab_names: why), created by the first `up` and removed with the last host.
 NETWORK = "pyctl-lab"
 # A second network whose eth1 carries pod traffic, as a data center's pod-traffic NIC apart from the
 # management one: the host's pod address (NetBox's pod-traffic interface) differs from its primary IP.
 POD_NETWORK = "pyctl-lab-pod"
-LABEL = "io.pyctl.lab"
 # Bumped when the hosts' networking changes: a host made by an older definition is re-created.
 NETWORK_GENERATION = "3"
 IMAGE_REPO = "localhost/pyctl-lab-host"
 BASE_IMAGE_REPO = "localhost/pyctl-lab-base"
-
-# A private range that exists only on this machine, as a podman bridge we create and remove ourselves.
-SUBNET = ipaddress.IPv4Network("172.31.213.0/24")
-GATEWAY = SUBNET[1]
-POD_SUBNET = ipaddress.IPv4Network("172.31.214.0/24")
 POD_NIC = "eth1"
-FIRST_HOST_OCTET = 11
-MAX_HOSTS = 200
 
 SUITE = "bookworm"
 VARIANT = "minbase"
@@ -83,16 +89,6 @@ class LabError(PyctlError):
 
 
 @dataclass(frozen=True)
-class LabHost:
-    name: str
-    ip: str  # eth0 on NETWORK: SSH, Ansible, the mirror (the primary IP in NetBox)
-    mac: str
-    state: str = "unknown"
-    pod_ip: str = ""  # eth1 on POD_NETWORK: pod traffic (NetBox's pod-traffic interface)
-    pod_mac: str = ""
-
-
-@dataclass(frozen=True)
 class ImageInfo:
     tag: str
     definition_hash: str
@@ -100,15 +96,18 @@ class ImageInfo:
     seconds: float
 
 
-def host_spec(index: int) -> LabHost:
-    """Name, IP and MAC of lab host ``index`` (1-based); fixed, so a re-created host keeps all three."""
-    if not 1 <= index <= MAX_HOSTS:
-        raise LabError(f"lab host index {index} out of range 1..{MAX_HOSTS}")
-    octet = FIRST_HOST_OCTET + index - 1
-    # 02: locally administered, never a vendor's; the last byte equals the IP's last octet.
-    mac = f"02:00:ac:1f:d5:{octet:02x}"
-    return LabHost(name=f"{HOST_PREFIX}{index:02d}", ip=str(SUBNET[octet]), mac=mac,
-                   pod_ip=str(POD_SUBNET[octet]), pod_mac=f"02:00:ac:1f:d6:{octet:02x}")
+def current(name: str | None = None) -> Lab:
+    """The lab the verbs act on: ``name``, else ``$PYCTL_LAB_NAME``, else the demo's ``lab``."""
+    return lab_names.lab(name, os.environ)
+
+
+def host_spec(index: int, which: Lab | None = None) -> LabHost:
+    """Name, IP and MAC of the lab's host ``index`` (1-based); fixed, so a re-created host keeps all three."""
+    return (which or current()).host(index)
+
+
+def inventory_file(which: Lab | None = None) -> Path:
+    return STATE_DIR / "labs" / (which or current()).name / "inventory.json"
 
 
 def _log(message: str) -> None:
@@ -255,15 +254,22 @@ def ansible_inventory(hosts: Iterable[LabHost]) -> dict[str, Any]:
 # --- containers --------------------------------------------------------------------------------------
 
 
-def _lab_containers() -> list[dict[str, Any]]:
-    out = _podman("ps", "-a", "--filter", f"label={LABEL}=1", "--format", "json").stdout
-    found: list[dict[str, Any]] = json.loads(out or "[]")
-    return [c for c in found if c["Names"][0].startswith(HOST_PREFIX)]
+def _containers(*filters: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = json.loads(
+        _podman("ps", "-a", *(f"--filter={f}" for f in filters), "--format", "json").stdout or "[]")
+    return found
 
 
-def _index_of(name: str) -> int | None:
-    suffix = name.removeprefix(HOST_PREFIX)
-    return int(suffix) if suffix.isdigit() else None
+def _sorted(which: Lab) -> lab_names.Sorted:
+    """This lab's hosts, and the containers that only carry their names (every container is looked at:
+    an unlabelled one of the same name would make `podman run` fail)."""
+    return lab_names.sort_containers(_containers(), which, str(REPO))
+
+
+def hosts_left() -> list[str]:
+    """Every lab's hosts on this machine, whichever lab and checkout made them (the shared lab mirror
+    stops with the last)."""
+    return sorted(str(c["Names"][0]) for c in _containers(f"label={LABEL}"))
 
 
 def _ensure_network() -> None:
@@ -280,10 +286,10 @@ def _ensure_network() -> None:
 HOST_SYSCTLS = {"net.ipv4.ip_forward": 1, "net.ipv4.conf.all.rp_filter": 1}
 
 
-def _create(host: LabHost, image: str) -> None:
+def _create(host: LabHost, image: str, which: Lab) -> None:
+    labels = {**which.labels(str(REPO)), f"{LABEL}.image": image, f"{LABEL}.net": NETWORK_GENERATION}
     _podman(
-        "run", "-d", "--name", host.name, "--hostname", host.name,
-        "--label", f"{LABEL}=1", "--label", f"{LABEL}.image={image}", "--label", f"{LABEL}.net={NETWORK_GENERATION}",
+        "run", "-d", "--name", host.name, "--hostname", host.name, *(f"--label={k}={v}" for k, v in labels.items()),
         # Interface names pinned: podman orders a container's networks as it likes (eth0/eth1 swapped otherwise).
         "--systemd=always", "--network", f"{NETWORK}:ip={host.ip},mac={host.mac},interface_name=eth0",
         "--network", f"{POD_NETWORK}:ip={host.pod_ip},mac={host.pod_mac},interface_name={POD_NIC}",
@@ -344,29 +350,52 @@ def _parallel(func: Callable[[LabHost], Any], hosts: Sequence[LabHost]) -> list[
 
 @contextlib.contextmanager
 def _locked() -> Iterator[None]:
-    """One lab change at a time (a test session and `make demo` may both call up/down)."""
+    """One lab change at a time on this machine (labs of several checkouts share the networks; a test
+    session and `make demo` may both call up/down)."""
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    with (STATE_DIR / ".lock").open("w") as lock:
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK_FILE.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 
-def up(n: int) -> list[LabHost]:
-    """Make the lab exactly ``n`` running hosts with sshd answering; running it again changes nothing."""
-    if not 1 <= n <= MAX_HOSTS:
-        raise LabError(f"lab size must be 1..{MAX_HOSTS}, not {n}")
+def _write_known_hosts(which: Lab, entries: Sequence[str] | None) -> None:
+    """This lab's part of known_hosts (``None``: none any more), then the file every lab of this checkout
+    shares, the parts together (host names and addresses of two labs never overlap)."""
+    part = STATE_DIR / "labs" / which.name / "known_hosts"
+    if entries is None:
+        part.unlink(missing_ok=True)
+    else:
+        part.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(part, "".join(f"{line}\n" for line in entries), 0o644)
+    parts = sorted((STATE_DIR / "labs").glob("*/known_hosts"))
+    if parts:
+        _write_atomic(KNOWN_HOSTS_FILE, "".join(p.read_text(encoding="utf-8") for p in parts), 0o644)
+    else:
+        KNOWN_HOSTS_FILE.unlink(missing_ok=True)
+
+
+def up(n: int, which: Lab | None = None) -> list[LabHost]:
+    """Make the lab exactly ``n`` running hosts with sshd answering; running it again changes nothing.
+    Another lab's hosts, and hosts another checkout made, are never touched."""
+    which = which or current()
+    if not 1 <= n <= which.max_hosts:
+        raise LabError(f"lab {which.name!r}: size must be 1..{which.max_hosts}, not {n}")
     with _locked():
-        return _up(n)
+        return _up(n, which)
 
 
-def _up(n: int) -> list[LabHost]:
+def _up(n: int, which: Lab) -> list[LabHost]:
+    wanted = [which.host(i) for i in range(1, n + 1)]
+    wanted_names = {h.name for h in wanted}
+    found = _sorted(which)
+    if taken := [c for c in found.foreign if c["Names"][0] in wanted_names]:
+        raise LabError(lab_names.describe_foreign(taken, which, str(REPO)))
     image = ensure_image()
     key = ensure_key()
     public_key = key.with_suffix(".pub").read_text(encoding="utf-8")
     _ensure_network()
-    wanted = [host_spec(i) for i in range(1, n + 1)]
-    wanted_names = {h.name for h in wanted}
-    existing = {c["Names"][0]: c for c in _lab_containers()}
+    existing = {c["Names"][0]: c for c in found.ours}
 
     # Hosts beyond n, and hosts built from another image definition, are removed.
     stale = [
@@ -384,13 +413,13 @@ def _up(n: int) -> list[LabHost]:
     to_create = [h for h in wanted if h.name not in existing or h.name in stale]
     if to_create:
         _log(f"lab: creating {len(to_create)} host(s)")
-        _parallel(lambda h: _create(h, image.tag), to_create)
+        _parallel(lambda h: _create(h, image.tag, which), to_create)
 
     wait_for_ssh(wanted, SSH_WAIT_S + SSH_WAIT_PER_HOST_S * len(wanted))
     known = _parallel(lambda h: _authorize_and_read_host_keys(h, public_key), wanted)
-    _write_atomic(KNOWN_HOSTS_FILE, "".join(f"{line}\n" for entries in known for line in entries), 0o644)
+    _write_known_hosts(which, [line for entries in known for line in entries])
     hosts = [dataclasses.replace(h, state="running") for h in wanted]
-    _write_atomic(INVENTORY_FILE, json.dumps(ansible_inventory(hosts), indent=2) + "\n", 0o644)
+    _write_atomic(inventory_file(which), json.dumps(ansible_inventory(hosts), indent=2) + "\n", 0o644)
     return hosts
 
 
@@ -416,33 +445,36 @@ def emulate_gpus(name: str, gpus: dict[str, Any] | None) -> None:
             f"mv {GPU_EMULATION_FILE}.tmp {GPU_EMULATION_FILE}", input_text=doc + "\n")
 
 
-def down() -> list[str]:
-    """Remove the lab's containers and network (only those carrying the lab's label); keep key and image."""
+def down(which: Lab | None = None) -> list[str]:
+    """Remove this lab's containers (the ones this checkout made), and the networks once no container is
+    on them any more; keep key and image. Returns the names removed."""
+    which = which or current()
     with _locked():
-        return _down()
+        return _down(which)
 
 
-def _down() -> list[str]:
-    names = [c["Names"][0] for c in _lab_containers()]
+def _down(which: Lab) -> list[str]:
+    names = sorted(str(c["Names"][0]) for c in _sorted(which).ours)
     if names:
         _podman("rm", "-f", "-t", "0", *names)
     networks = _podman("network", "ls", "--filter", f"label={LABEL}=1", "--format", "{{.Name}}").stdout.split()
     for name in (NETWORK, POD_NETWORK):
-        if name in networks:
+        if name in networks and not _containers(f"network={name}"):
             _podman("network", "rm", name)
-    for path in (KNOWN_HOSTS_FILE, INVENTORY_FILE):
-        path.unlink(missing_ok=True)
+    _write_known_hosts(which, None)
+    inventory_file(which).unlink(missing_ok=True)
     return names
 
 
-def status() -> list[LabHost]:
-    """The lab's hosts as podman sees them (state ``running`` only when sshd also answers)."""
+def status(which: Lab | None = None) -> list[LabHost]:
+    """This lab's hosts as podman sees them (state ``running`` only when sshd also answers)."""
+    which = which or current()
     hosts = []
-    for container in sorted(_lab_containers(), key=lambda c: str(c["Names"][0])):
-        index = _index_of(container["Names"][0])
+    for container in sorted(_sorted(which).ours, key=lambda c: str(c["Names"][0])):
+        index = which.index_of(container["Names"][0])
         if index is None:
             continue
-        spec = host_spec(index)
+        spec = which.host(index)
         state = str(container["State"])
         if state == "running" and not _ssh_answers(spec.ip, timeout=0.5):
             state = "running (sshd not answering)"
@@ -479,13 +511,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.monotonic()
         result: Any
         if args.command == "up":
-            hosts = up(args.n)
-            result = {"hosts": [asdict(h) for h in hosts], "seconds": round(time.monotonic() - started, 1),
-                      "known_hosts": str(KNOWN_HOSTS_FILE), "private_key": str(KEY_FILE),
-                      "inventory": str(INVENTORY_FILE)}  # fmt: skip
+            which = current()
+            hosts = up(args.n, which)
+            result = {"lab": which.name, "hosts": [asdict(h) for h in hosts],
+                      "seconds": round(time.monotonic() - started, 1), "known_hosts": str(KNOWN_HOSTS_FILE),
+                      "private_key": str(KEY_FILE), "inventory": str(inventory_file(which))}  # fmt: skip
             if not as_json:
                 _print_hosts(hosts)
-                _log(f"lab: {len(hosts)} host(s) up in {result['seconds']} s; inventory {INVENTORY_FILE}")
+                _log(f"lab {which.name}: {len(hosts)} host(s) up in {result['seconds']} s; "
+                     f"inventory {result['inventory']}")
         elif args.command == "down":
             removed = down()
             result = {"removed": removed}

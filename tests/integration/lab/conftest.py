@@ -1,7 +1,9 @@
 """Lab hosts (podman containers booting systemd, sshd, the lab key) for one test session.
 
 The lab is started once and always torn down, even when a test fails. PYCTL_LAB_HOSTS sets its size
-(default 10: 3 etcd members, 1 control plane, 6 GPU workers, as the drift tests need).
+(default 10: 3 etcd members, 1 control plane, 6 GPU workers, as the drift tests need). It is the lab
+`test` (PYCTL_LAB_NAME, set here for the session and every pyctl it runs, unless set already): its own
+host names and addresses, so a demo lab left up (`lab`) is neither adopted nor removed.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from pyctl.dev import lab, mirror
+from pyctl.dev import lab, lab_names, mirror
 from tests.integration.conftest import NetBoxBed, run_pyctl
+
+TEST_LAB = "test"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab: needs the lab (podman, systemd containers over SSH); slow")
+    os.environ.setdefault(lab_names.NAME_ENV, TEST_LAB)
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +35,8 @@ def lab_hosts(lab_size: int) -> Iterator[list[lab.LabHost]]:
         yield lab.up(lab_size)
     finally:
         lab.down()
-        mirror.down("lab")  # `pyctl dev lab up` (the registered fixture) starts it
+        if not lab.hosts_left():  # `pyctl dev lab up` (the registered fixture) starts it; other labs use it too
+            mirror.down("lab")
 
 
 @pytest.fixture(scope="session")

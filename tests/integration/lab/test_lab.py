@@ -33,7 +33,7 @@ def ssh(host: lab.LabHost, command: str) -> subprocess.CompletedProcess[str]:
 
 def container_ids() -> dict[str, str]:
     out = subprocess.run(
-        ["podman", "ps", "-a", "--filter", f"label={lab.LABEL}=1", "--format", "{{.Names}} {{.ID}}"],
+        ["podman", "ps", "-a", "--filter", f"label={lab.LABEL}={lab.current().name}", "--format", "{{.Names}} {{.ID}}"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return dict(line.split() for line in out.splitlines())
@@ -88,6 +88,24 @@ def test_starting_again_changes_nothing(lab_hosts: list[lab.LabHost]) -> None:
     assert lab.up(len(lab_hosts)) == lab_hosts
     assert container_ids() == before
     assert time.monotonic() - started < 30
+
+
+def test_a_host_of_this_labs_name_that_another_checkout_made_is_refused_and_left_alone(
+        lab_hosts: list[lab.LabHost], lab_size: int) -> None:
+    which = lab.current()
+    intruder = which.host(lab_size + 1).name
+    labels = which.labels("/elsewhere/pyctl")
+    subprocess.run(["podman", "create", "--name", intruder, *(f"--label={k}={v}" for k, v in labels.items()),
+                    lab.ensure_image().tag, "sleep", "infinity"], check=True, capture_output=True)
+    try:
+        before = container_ids()
+        with pytest.raises(lab.LabError, match=rf"{intruder} \(lab '{which.name}' of /elsewhere/pyctl\)"):
+            lab.up(lab_size + 1)
+        assert container_ids() == before  # nothing created, started or removed
+        assert lab.status() == lab_hosts
+        assert intruder in lab.hosts_left()
+    finally:
+        subprocess.run(["podman", "rm", "-f", intruder], check=True, capture_output=True)
 
 
 def test_ping_reports_every_host_ok(lab_hosts: list[lab.LabHost], tmp_path: Path) -> None:
