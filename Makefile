@@ -29,9 +29,8 @@ demo: bootstrap  ## real NetBox + demo data + 6 lab hosts: plan, artifacts, roll
 	    "stop everything with: make down"
 	@echo "smoke report (HTML): $$(ls -t $(CURDIR)/runs/lab/*-smoke/report.html | head -1)"
 
-test: bootstrap lint  ## every test: lint, unit, integration (real NetBox, lab hosts), then Molecule
-	$(BIN)/python -m pytest tests
-	bash scripts/molecule-all.sh
+test: bootstrap  ## every test, phase by phase with their times: lint, unit, integration (real NetBox, lab hosts), Molecule
+	bash scripts/test.sh
 
 test-fast: bootstrap  ## lint, unit and NetBox integration tests; no lab hosts, no Molecule
 	$(BIN)/python -m pytest -m "not lab" tests

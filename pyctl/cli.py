@@ -104,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Manage the local NetBox: `up` starts PostgreSQL, Redis and gunicorn "
                               "(migrating once, then restoring the cached schema); `seed` loads a data set; "
                               "`env` prints the shell exports for NETBOX_URL and NETBOX_TOKEN_FILE; `down` stops "
-                              "what `up` started.")
-    p_nb.add_argument("action", choices=["up", "down", "status", "seed", "env"])
+                              "what `up` started; `prepare` only builds what is slow and shared by every bed "
+                              "(NetBox's venv, the migrated schema's cached dump), leaving nothing running.")
+    p_nb.add_argument("action", choices=["up", "down", "status", "seed", "env", "prepare"])
     p_nb.add_argument("--large", type=int, metavar="N",
                       help="with seed: the demo world plus N devices in the site `scale` (cached as a dump)")
     p_nb.add_argument("--json", action="store_true", help="machine-readable output")
@@ -375,6 +376,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
             result = bed_mod.status(bed)
         elif args.action == "status":
             result = bed_mod.status(bed)
+        elif args.action == "prepare":
+            result = {"venv": str(bed.venv), "migrated_dump": str(bed_mod.prepare(bed))}
         elif args.action == "seed":
             bed_mod.up(bed)
             spec = seed.large(args.large) if args.large else seed.demo()

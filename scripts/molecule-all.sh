@@ -3,6 +3,7 @@
 # (2 cores: scenarios in parallel only queue on podman's lock). Usage: scripts/molecule-all.sh [role...]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+source "$repo/scripts/phase.sh"  # each role's time, in the summary of .ci/run and scripts/test.sh
 venv_bin="$repo/.venv/bin"
 # molecule and ansible-runner look up ansible-playbook / ansible-config on PATH.
 export PATH="$venv_bin:$PATH"
@@ -19,9 +20,9 @@ for role in "${roles[@]}"; do
     echo "== molecule: $role ($PYCTL_LAB_IMAGE)" >&2
     started=$SECONDS
     if (cd "$repo/roles/$role" && molecule test --all); then
-        echo "== molecule: $role passed in $((SECONDS - started)) s" >&2
+        phase_record "molecule: $role" $((SECONDS - started)) ok
     else
-        echo "== molecule: $role FAILED after $((SECONDS - started)) s" >&2
+        phase_record "molecule: $role" $((SECONDS - started)) FAILED
         failed+=("$role")
     fi
 done

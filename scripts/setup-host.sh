@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
 # Host setup for the lab (podman containers booting systemd) and Molecule.
 # Idempotent: safe to run on every CI run. Needs root and the Debian mirror only (no container registry).
+# `setup-host.sh --packages` prints the Debian packages it needs (bootstrap.sh installs them with its own,
+# in one apt run) and does nothing else.
 set -euo pipefail
-
-if [[ $(id -u) -ne 0 ]]; then
-    echo "setup-host.sh: must run as root" >&2
-    exit 1
-fi
 
 # podman + runc: crun fails on this kernel ("cgroups in hybrid mode not supported"), see FACTS.md.
 # debootstrap: the lab image is built from scratch (no registry). openssh-client: Ansible's connection.
@@ -15,6 +12,15 @@ packages=(
     podman runc conmon containernetworking-plugins uidmap slirp4netns fuse-overlayfs
     debootstrap debian-archive-keyring openssh-client iproute2 ca-certificates
 )
+if [[ ${1:-} == --packages ]]; then
+    printf '%s\n' "${packages[@]}"
+    exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "setup-host.sh: must run as root" >&2
+    exit 1
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do

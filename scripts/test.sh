@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# `make test`: every test, one timed phase after another (2 cores: one test phase at a time), stopping at
+# the first that fails: lint; unit; Molecule; NetBox integration; lab. pytest prints its 30 slowest tests.
+# The slow one-time builds run in the background meanwhile, one after the other: the lab host image (~2 min
+# the first time; Molecule waits for it), then NetBox's venv and migrated schema (`pyctl dev netbox prepare`,
+# 5-10 min the first time; the NetBox tests wait for it, so Molecule runs first). A failed build fails the
+# run at the phase that waits for it, and leaves no half-built cache.
+# The summary at the end (or .ci/run's, when it sets PYCTL_PHASE_TIMES) has the seconds of every phase.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+bin=$repo/.venv/bin
+export PATH="$bin:$PATH"
+source scripts/phase.sh
+
+own_summary=0
+if [[ -z ${PYCTL_PHASE_TIMES:-} ]]; then
+    PYCTL_PHASE_TIMES=$(mktemp -t pyctl-phases.XXXXXX)
+    export PYCTL_PHASE_TIMES
+    own_summary=1
+fi
+prep=$(mktemp -d -t pyctl-prepare.XXXXXX)
+prep_pid=
+
+finish() {
+    local rc=$?
+    if [[ -n $prep_pid ]] && kill -0 "$prep_pid" 2>/dev/null; then
+        kill -TERM -- "-$prep_pid" 2>/dev/null || kill -TERM "$prep_pid" 2>/dev/null || true
+        wait "$prep_pid" 2>/dev/null || true
+    fi
+    rm -rf "$prep"
+    if ((own_summary)); then
+        phase_summary
+        rm -f "$PYCTL_PHASE_TIMES"
+    fi
+    exit $rc
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# One background job (its own process group, so `finish` stops all of it), one step after the other; each
+# step's exit status in $prep/<step>.rc once it is done, its output in $prep/<step>.log.
+background_step() {
+    local step=$1 started=$SECONDS rc=0
+    shift
+    "$@" >"$prep/$step.log" 2>&1 || rc=$?
+    phase_record "$step (background)" $((SECONDS - started)) "$( ((rc)) && echo "FAILED, exit $rc" || echo ok)"
+    echo "$rc" >"$prep/$step.rc"
+    return "$rc"
+}
+set -m
+(
+    set +m  # its steps stay in its process group
+    trap - EXIT
+    background_step lab-image "$bin/python" -m pyctl.dev.lab image &&
+        background_step netbox-prepare "$bin/pyctl" dev netbox prepare --json
+) &
+prep_pid=$!
+set +m
+
+# Waits for a background step; fails (showing its output) when the step failed or was never reached.
+await() {
+    local step=$1
+    while [[ ! -f $prep/$step.rc ]] && kill -0 "$prep_pid" 2>/dev/null; do sleep 1; done
+    if [[ $(cat "$prep/$step.rc" 2>/dev/null) != 0 ]]; then
+        echo "test: background step $step failed:" >&2
+        cat "$prep"/*.log >&2 2>/dev/null || true
+        return 1
+    fi
+}
+
+pytest=("$bin/python" -m pytest --durations=30)
+phase lint make --no-print-directory lint
+phase "pytest: unit" "${pytest[@]}" tests/unit
+phase "wait: lab-image" await lab-image
+phase "molecule (all roles)" bash scripts/molecule-all.sh
+phase "wait: netbox-prepare" await netbox-prepare
+phase "pytest: NetBox integration" "${pytest[@]}" tests/integration --ignore=tests/integration/lab
+phase "pytest: lab" "${pytest[@]}" tests/integration/lab
