@@ -29,7 +29,7 @@ demo: bootstrap  ## real NetBox + demo data + 6 lab hosts: plan, artifacts, roll
 	    "stop everything with: make down"
 	@echo "smoke report (HTML): $$(ls -t $(CURDIR)/runs/lab/*-smoke/report.html | head -1)"
 
-test: bootstrap  ## every test, phase by phase with their times: lint, unit, integration (real NetBox, lab hosts), Molecule
+test: bootstrap  ## every test, phase by phase with their times: lint, unit, Molecule, integration (real NetBox, lab hosts)
 	bash scripts/test.sh
 
 test-fast: bootstrap  ## lint, unit and NetBox integration tests; no lab hosts, no Molecule

@@ -6,9 +6,11 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import paramiko
 import pytest
@@ -173,7 +175,19 @@ def test_changed_host_key_is_refused_with_a_clear_message(
     assert ssh(victim, "true").returncode == 0
 
 
-def test_cancel_stops_the_run_and_leaves_no_ansible_process(lab_hosts: list[lab.LabHost], tmp_path: Path) -> None:
+def test_cancel_stops_the_run_and_leaves_no_ansible_process(lab_hosts: list[lab.LabHost], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # This run's SSH ControlPath dir: other runs on the machine (another lab's) have masters of their own.
+    control_dirs: list[str] = []
+    mkdtemp = tempfile.mkdtemp
+
+    def recording_mkdtemp(*args: Any, **kwargs: Any) -> str:
+        made = mkdtemp(*args, **kwargs)
+        if kwargs.get("prefix") == "pyctl-cp-":
+            control_dirs.append(made)
+        return made
+
+    monkeypatch.setattr(runner.tempfile, "mkdtemp", recording_mkdtemp)
     cancel = threading.Event()
 
     def on_event(progress: Progress) -> None:
@@ -189,7 +203,8 @@ def test_cancel_stops_the_run_and_leaves_no_ansible_process(lab_hosts: list[lab.
     assert time.monotonic() - started < 30
     time.sleep(0.5)
     assert ansible_processes(str(result.run_dir)) == []
-    assert ansible_processes("pyctl-cp-") == []  # no SSH master of the run survives it
+    assert len(control_dirs) == 1
+    assert ansible_processes(control_dirs[0]) == []  # no SSH master of the run survives it
 
 
 CTRL_C_SCRIPT = """
