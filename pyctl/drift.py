@@ -133,6 +133,7 @@ class DriftReport:
     digest: str | None = None  # the input digest (pyctl.digest) the records were compared under
     by_record: list[str] = field(default_factory=list)  # hosts whose every role matched its record
     check_mode: list[str] = field(default_factory=list)  # hosts some role ran on in check + diff mode
+    records: dict[str, Any] = field(default_factory=dict)  # host -> its records' verdict (desired_state.Verdict)
 
     def with_status(self, status: str) -> list[HostDrift]:
         return [h for h in self.hosts if h.status == status]
@@ -163,14 +164,15 @@ class DriftReport:
                 "exit_code": int(self.exit_code()), "counts": self.counts(), "by_kind": self.by_kind(),
                 "run_dir": self.run_dir, "ansible_run_dirs": self.ansible_run_dirs,
                 "digest": self.digest, "by_record": self.by_record, "check_mode": self.check_mode,
-                "hosts": [h.to_dict() for h in self.hosts]}
+                "records": self.records, "hosts": [h.to_dict() for h in self.hosts]}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> DriftReport:
         return cls(dc=doc["dc"], started=doc["started"], seconds=float(doc.get("seconds", 0)),
                    hosts=[HostDrift.from_dict(h) for h in doc["hosts"]], run_dir=doc.get("run_dir"),
                    ansible_run_dirs=list(doc.get("ansible_run_dirs", [])), digest=doc.get("digest"),
-                   by_record=list(doc.get("by_record", [])), check_mode=list(doc.get("check_mode", [])))
+                   by_record=list(doc.get("by_record", [])), check_mode=list(doc.get("check_mode", [])),
+                   records=dict(doc.get("records", {})))
 
 
 # --- collecting ---------------------------------------------------------------------------------------
@@ -351,12 +353,11 @@ def collect(site: Any, *, hosts: Sequence[str] | None = None, runs_dir: Path | N
                          run_dir=str(run_dir), ansible_run_dirs=[str(r.run_dir) for r in runs],
                          digest=inputs.value,
                          by_record=sorted(h for h in wanted if h not in checked and roles_by_host[h]),
-                         check_mode=sorted(checked & set(wanted)))
+                         check_mode=sorted(checked & set(wanted)),
+                         records={h: verdicts[h].to_dict() for h in wanted} if verdicts is not None else {})
     if run is not None and run.canceled:
         raise KeyboardInterrupt
     doc = report.to_dict()
-    if verdicts is not None:
-        doc["records"] = {h: verdicts[h].to_dict() for h in wanted}
     write_json(run_dir / "drift.json", doc)
     (run_dir / "drift.html").write_text(render_html(report), encoding="utf-8")
     write_json((runs_dir or runs_root()) / site.dc / "last-drift.json", doc)
@@ -417,7 +418,9 @@ def render_html(report: DriftReport) -> str:
            f'<h1>pyctl drift — {escape(report.dc)} <span class="badge {badge}">{escape(verdict)}</span></h1>',
            f'<p class="summary">{len(report.hosts)} hosts, started {escape(report.started)}, '
            f"{report.seconds:.1f} s — {c['in-sync']} in sync, {c['drifted']} drifted, {c['failed']} failed, "
-           f"{c['unreachable']} unreachable; exit code {int(code)}</p>"]
+           f"{c['unreachable']} unreachable; exit code {int(code)}</p>",
+           f'<p class="summary">checked: {len(report.by_record)} hosts by the state their roles recorded, '
+           f"{len(report.check_mode)} in check + diff mode</p>"]
     kinds = report.by_kind()
     if kinds:
         out.append("<ul>" + "".join(f'<li><span class="kind">{escape(k)}</span>: {escape(", ".join(v))}</li>'

@@ -300,3 +300,28 @@ def test_what_the_records_found_is_never_dropped() -> None:
 def test_the_program_source_is_what_the_package_ships() -> None:
     # The program is read from the installed package at run time: a copy elsewhere would drift.
     assert Path(host_state.__file__).resolve() == desired_state.PROBE_SOURCE
+
+
+def test_changed_only_leaves_out_what_the_records_vouch_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyctl import rollout, rollout_cli
+    from pyctl.smoke import pool
+
+    s = lab_site()
+    seen: dict[str, Any] = {}
+
+    def assess(dc: str, roles: dict[str, list[str]], addresses: dict[str, str], inputs: Any, ssh: Any,
+               **_: Any) -> dict[str, desired_state.Verdict]:
+        seen["roles"] = roles
+        out = {h: desired_state.Verdict(h, verified=list(r)) for h, r in roles.items()}
+        out["w2"] = desired_state.Verdict("w2", verified=["gpu_driver"], differs={"calico": []})
+        out["e3"] = desired_state.Verdict("e3", unusable={"etcd": "no record"})
+        return out
+
+    monkeypatch.setattr(desired_state, "assess", assess)
+    monkeypatch.setattr(pool, "load_ssh_settings", lambda dc: SSH)
+    phase_hosts = [(ph, s.group_hosts(ph.hosts)) for ph in rollout.PHASES]
+    kept = rollout_cli.changed_only(s, phase_hosts)
+    assert seen["roles"]["w1"] == ["gpu_driver", "calico"]
+    assert [(ph.name, hosts) for ph, hosts in kept] == [
+        ("preflight", ["e3", "w2"]), ("etcd", ["e3"]), ("calico", ["w2"]),
+        ("smoke", ["cp1", "e1", "e2", "e3", "w1", "w2"])]

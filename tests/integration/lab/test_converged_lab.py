@@ -201,7 +201,8 @@ def tampered(rolled_out: Result, registered: list[lab.LabHost]) -> Iterator[dict
     Yields ``label -> (host, role, item)``: the item the records must name."""
     assert rolled_out.code == 0
     w = workers(registered)
-    etcd0 = registered[0]
+    control_plane = registered[3]
+    extra = "/etc/kubernetes/lab-gpu/extra.conf"  # the hosted cluster lab-gpu's directory (seed.lab)
     mig_file = "/var/lib/nvidia-standin/mig.json"
     mig_before = podman("exec", w[3].name, "cat", mig_file)
     podman("exec", w[2].name, "cp", "-p", "/var/lib/dpkg/status", "/root/dpkg-status.before")
@@ -215,7 +216,7 @@ def tampered(rolled_out: Result, registered: list[lab.LabHost]) -> Iterator[dict
         lambda: podman("exec", "-i", w[3].name, "sh", "-c", f"cat > {mig_file}", input_text=mig_before),
         lambda: nsenter_net(w[4], f"echo {rp_before} > {rp_filter}"),
         lambda: podman("exec", w[4].name, "ip", "link", "set", "eth1", "mtu", str(mtu_before)),
-        lambda: podman("exec", etcd0.name, "rm", "-f", "/etc/etcd/extra.conf"),
+        lambda: podman("exec", control_plane.name, "rm", "-f", extra),
     ]
     try:
         podman("exec", w[0].name, "chmod", "0600", NOUVEAU)
@@ -228,7 +229,7 @@ def tampered(rolled_out: Result, registered: list[lab.LabHost]) -> Iterator[dict
                input_text=json.dumps({"enabled": True, "devices": {}}) + "\n")
         nsenter_net(w[4], f"echo {2 if rp_before == '1' else 1} > {rp_filter}")
         podman("exec", w[4].name, "ip", "link", "set", "eth1", "mtu", str(mtu_before - 100))
-        podman("exec", etcd0.name, "sh", "-c", "echo 'ETCD_DEBUG=true' > /etc/etcd/extra.conf")
+        podman("exec", control_plane.name, "sh", "-c", f"echo '--v=4' > {extra}")
         yield {
             "mode": (w[0].name, "gpu_driver", NOUVEAU),
             "package": (w[2].name, "gpu_driver", "nvidia-mig-manager"),
@@ -236,7 +237,7 @@ def tampered(rolled_out: Result, registered: list[lab.LabHost]) -> Iterator[dict
             "mig": (w[3].name, "gpu_driver", "MIG layout"),
             "sysctl": (w[4].name, "calico", "net.ipv4.conf.all.rp_filter"),
             "mtu": (w[4].name, "calico", "eth1"),
-            "not-managed": (etcd0.name, "etcd", "/etc/etcd/extra.conf"),
+            "not-managed": (control_plane.name, "control_plane", extra),
         }
     finally:
         for step in undo:
@@ -252,10 +253,11 @@ def test_the_records_flag_every_kind_of_tampering(env: dict[str, str], tampered:
         differs = doc["records"][host]["differs"].get(role, [])
         assert item in [d["item"] for d in differs], (label, differs)
         assert by_host[host]["status"] == "drifted", label
-    flagged = {d["item"]: d for d in doc["records"][tampered["not-managed"][0]]["differs"]["etcd"]}
-    assert flagged["/etc/etcd/extra.conf"]["kind"] == "not-managed"
-    extra = [c for c in by_host[tampered["not-managed"][0]]["changes"] if c["kind"] == "not-managed"]
-    assert [c["task"] for c in extra] == ["(recorded state) dirs: /etc/etcd/extra.conf"]
+    host, role, path = tampered["not-managed"]
+    flagged = {d["item"]: d for d in doc["records"][host]["differs"][role]}
+    assert flagged[path]["kind"] == "not-managed"
+    extra = [c for c in by_host[host]["changes"] if c["kind"] == "not-managed"]
+    assert [c["task"] for c in extra] == [f"(recorded state) dirs: {path}"]
     assert "not managed by any role" in extra[0]["diff"]
     assert "not-managed" in doc["by_kind"]
     kinds = {d["item"]: d["kind"] for r in doc["records"].values() for ds in r["differs"].values() for d in ds}
@@ -263,8 +265,7 @@ def test_the_records_flag_every_kind_of_tampering(env: dict[str, str], tampered:
             kinds["net.ipv4.conf.all.rp_filter"]) == ("config", "package", "service", "config")
     # the hosts nobody touched are vouched for by their records alone
     touched = {host for host, _, _ in tampered.values()}
-    etcd_peers = {h.name for h in registered[:3]}
-    assert set(doc["by_record"]) == {h.name for h in registered} - touched - etcd_peers
+    assert set(doc["by_record"]) == {h.name for h in registered} - touched
     assert sorted(h["name"] for h in doc["hosts"] if h["status"] != "in-sync") == sorted(touched)
 
 
