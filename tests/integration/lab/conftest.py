@@ -1,7 +1,8 @@
 """Lab hosts (podman containers booting systemd, sshd, the lab key) for one test session.
 
 The lab is started once and always torn down, even when a test fails. PYCTL_LAB_HOSTS sets its size
-(default 10: 3 etcd members, 1 control plane, 6 GPU workers, as the drift tests need). It is the lab
+(default 8: 3 etcd members, 1 control plane, 4 GPU workers, two of them MIG-partitioned, as the drift
+tests need). It is the lab
 `test` (PYCTL_LAB_NAME, set here for the session and every pyctl it runs, unless set already): its own
 host names and addresses, so a demo lab left up (`lab`) is neither adopted nor removed.
 """
@@ -26,7 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def lab_size() -> int:
-    return int(os.environ.get("PYCTL_LAB_HOSTS", "10"))
+    return int(os.environ.get("PYCTL_LAB_HOSTS", "8"))
 
 
 @pytest.fixture(scope="session")

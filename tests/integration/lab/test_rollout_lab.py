@@ -69,7 +69,7 @@ def test_sigint_leaves_a_resumable_state(registered: list[lab.LabHost], netbox_b
                                          tmp_path: Path) -> None:
     env = netbox_bed.env(PYCTL_RUNS_DIR=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-m", "pyctl", "rollout", "lab", "--yes", "--phase", "preflight",
-                             "--batches", "1", "--skip-artifact-check"], env=env, cwd=REPO,
+                             "--batches", "1,1,100%", "--skip-artifact-check"], env=env, cwd=REPO,
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     assert proc.stderr is not None
     seen = []
@@ -91,4 +91,5 @@ def test_sigint_leaves_a_resumable_state(registered: list[lab.LabHost], netbox_b
     assert resumed.code == 0, resumed.stderr
     assert resumed.json()["status"] == "done"
     assert "preflight: batch 1/" not in resumed.stderr
-    assert f"preflight: batch 2/{len(registered)} (1 host: {registered[1].name})" in resumed.stderr
+    assert f"preflight: batch 2/3 (1 host: {registered[1].name})" in resumed.stderr
+    assert f"preflight: batch 3/3 ({len(registered) - 2} hosts" in resumed.stderr
