@@ -59,11 +59,11 @@ import yaml
 
 from pyctl.errors import ConfigError
 from pyctl.inventory import ROLE_CONTROL_PLANE, ROLE_ETCD, ROLE_GPU_WORKER, Inventory, group_name
+from pyctl.paths import REPO
 
 Kind = Literal["apt", "binary", "image"]
 KINDS: tuple[str, ...] = ("apt", "binary", "image")
 
-REPO = Path(__file__).resolve().parents[1]
 ROLES = ("preflight", "gpu_driver", "etcd", "control_plane", "calico")
 
 # Named inside _gpu_driver_packages' expression (roles/gpu_driver/vars/main.yml), which combines them

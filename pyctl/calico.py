@@ -34,9 +34,9 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped, unused-ignore]
 import yaml
 
+from pyctl.paths import REPO
 from pyctl.plan import ipam
 
-REPO = Path(__file__).resolve().parents[1]
 # The CRD schemas are upstream data files kept beside the repository (../shared/calico-crds); CI and other
 # layouts point PYCTL_CALICO_CRD_DIR at them.
 CRD_DIR_ENV = "PYCTL_CALICO_CRD_DIR"

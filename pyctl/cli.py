@@ -203,8 +203,8 @@ def _plan_settings(args: argparse.Namespace) -> Any:
 
     import yaml
 
+    from pyctl.paths import REPO
     from pyctl.plan import load_settings
-    from pyctl.rundir import REPO
 
     given = getattr(args, "settings", None)
     path = Path(given) if given else REPO / "inventories" / args.dc / "group_vars" / "all" / "pyctl.yml"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyctl.rundir import REPO
+from pyctl.paths import REPO
 
 PARTS = ("netbox", "plan", "group_vars", "roles")
 # What the runs execute; relative to the checkout.

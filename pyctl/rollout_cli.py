@@ -188,7 +188,8 @@ def run_batches(site: site_mod.Site, state: rollout.RolloutState, state_path: Pa
                 ) -> tuple[ExitCode, Path]:
     """Take the DC's lock, write the run's inventory (hosts, site and plan group_vars) and run every
     unfinished batch of ``state``. ``before_preflight`` runs first when the preflight phase has work."""
-    from pyctl.rundir import REPO, new_run_dir, runs_root, write_json  # noqa: PLC0415
+    from pyctl.paths import REPO  # noqa: PLC0415
+    from pyctl.rundir import new_run_dir, runs_root, write_json  # noqa: PLC0415
     from pyctl.runner import run_playbook  # noqa: PLC0415
 
     by_name = {ph.name: ph for ph in rollout.PHASES}

@@ -15,7 +15,8 @@ from typing import Any
 
 from pyctl import inventory as inv_mod
 from pyctl.errors import ConfigError
-from pyctl.rundir import REPO, write_json
+from pyctl.paths import REPO
+from pyctl.rundir import write_json
 
 
 @dataclass(frozen=True)

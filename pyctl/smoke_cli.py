@@ -67,7 +67,7 @@ def smoke_settings(dc: str, repo: Path | None = None) -> Any:
     """SmokeSettings from key ``pyctl_smoke`` (and the roles' ``gpu_driver_version`` pin) in the DC's group_vars/all."""
     import yaml  # noqa: PLC0415
 
-    from pyctl.rundir import REPO  # noqa: PLC0415
+    from pyctl.paths import REPO  # noqa: PLC0415
     from pyctl.smoke.checks import SmokeSettings  # noqa: PLC0415
 
     base = (repo or REPO) / "inventories" / dc / "group_vars" / "all"

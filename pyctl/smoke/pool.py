@@ -23,7 +23,7 @@ import paramiko
 import yaml
 
 from pyctl.errors import ConfigError
-from pyctl.rundir import REPO
+from pyctl.paths import REPO
 
 T = TypeVar("T")
 R = TypeVar("R")
