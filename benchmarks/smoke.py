@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from pyctl import inventory as inv_mod  # noqa: E402
 from pyctl.netbox import NetBox, settings_from_env  # noqa: E402
 from pyctl.smoke import checks  # noqa: E402
-from pyctl.smoke.runner import cluster_values  # noqa: E402
+from pyctl.smoke.run import cluster_values  # noqa: E402
 
 PY = str(REPO / ".venv" / "bin" / "python")
 CHECKS = ("--check", "time-sync", "--check", "nic-mtu", "--check", "path-mtu")

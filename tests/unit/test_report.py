@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pyctl.report import render_html, render_terminal
-from pyctl.smoke.runner import HostReport, Outcome, SmokeReport
+from pyctl.smoke.render import render_html, render_terminal
+from pyctl.smoke.report import HostReport, Outcome, SmokeReport
 
 VOID = {"meta", "br", "hr", "img", "input", "link"}
 

@@ -14,7 +14,7 @@ import pytest
 from pyctl.inventory import Cluster, Gpu, Host, Inventory
 from pyctl.smoke import checks as C
 from pyctl.smoke.pool import CommandResult, CommandTimeout, ConnectError, SSHSettings
-from pyctl.smoke.runner import run_smoke
+from pyctl.smoke.run import run_smoke
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 

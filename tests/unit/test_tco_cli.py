@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from pyctl.cli.tco import add_parser, handler, run
 from pyctl.errors import InventoryError
 from pyctl.inventory import Cluster, Gpu, Host, Inventory
-from pyctl.tco_cli import add_parser, handler, run
 
 REPO = Path(__file__).resolve().parents[2]
 

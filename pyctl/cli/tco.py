@@ -1,8 +1,7 @@
 """`pyctl tco`: what the GPU fleet in NetBox costs per million tokens, against the cloud API.
 
-The lead's CLI adds the subcommand with :func:`add_parser` and runs it with :func:`run`, handing in
-``load_inventory(dc) -> Inventory`` (only :mod:`pyctl.netbox` talks to NetBox); :func:`handler` makes
-that loader from pyctl.cli's ``load_inventory(args)``. The result goes to
+:func:`run` takes ``load_inventory(dc) -> Inventory`` (default: NetBox, through :mod:`pyctl.site`);
+:func:`handler` makes that loader from a ``load_inventory(args)``. The result goes to
 stdout (a table, or one JSON document with ``--json``), progress to stderr; the chart of cumulative
 cost goes to ``runs/<dc or all>/<time>-tco/cumulative.svg`` (with ``tco.json``) or to ``--svg FILE``.
 """
@@ -16,14 +15,23 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from pyctl.cli_common import add_netbox_flags
+import yaml
+
+from pyctl.cli import common
+from pyctl.cli.common import add_netbox_flags
 from pyctl.errors import ConfigError, ExitCode, PyctlError, report
-
-if TYPE_CHECKING:
-    from pyctl.inventory import Inventory
-    from pyctl.plan.tco import Assumptions
+from pyctl.inventory import Inventory
+from pyctl.plan.tco import (
+    Assumptions,
+    compute_tco,
+    cumulative_costs,
+    fleet_from_inventories,
+    load_assumptions,
+    render_svg,
+    render_text,
+)
+from pyctl.rundir import new_run_dir, write_json
 
 DEFAULT_DCS = ("dc1", "dc2", "dc3")
 
@@ -93,10 +101,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def read_assumptions(path: str | None) -> Assumptions:
     """The assumptions in the YAML file at ``path`` (None: the defaults); ConfigError names the file."""
-    import yaml  # noqa: PLC0415 - subcommands import their modules when run: `pyctl --help` stays fast
-
-    from pyctl.plan.tco import Assumptions, load_assumptions  # noqa: PLC0415
-
     if path is None:
         return Assumptions()
     file = Path(path)
@@ -126,8 +130,11 @@ def handler(load_inventory_args: Callable[[argparse.Namespace], Inventory]) -> C
     return command
 
 
-def run(args: argparse.Namespace, load_inventory: Callable[[str], Inventory]) -> int:
-    """Run ``pyctl tco``; returns the exit code (errors are printed here, as pyctl's main prints them)."""
+def run(args: argparse.Namespace, load_inventory: Callable[[str], Inventory] | None = None) -> int:
+    """Run ``pyctl tco``; returns the exit code (errors are printed here, as pyctl's main prints them).
+    ``load_inventory(dc)``: default, NetBox with the command line's flags."""
+    if load_inventory is None:
+        return handler(common.load_inventory)(args)
     try:
         return _run(args, load_inventory)
     except PyctlError as exc:
@@ -136,15 +143,6 @@ def run(args: argparse.Namespace, load_inventory: Callable[[str], Inventory]) ->
 
 
 def _run(args: argparse.Namespace, load_inventory: Callable[[str], Inventory]) -> int:
-    # Imported when run, as pyctl's other subcommands do: `pyctl --help` and completion stay fast.
-    from pyctl.plan.tco import (  # noqa: PLC0415
-        compute_tco,
-        cumulative_costs,
-        fleet_from_inventories,
-        render_svg,
-        render_text,
-    )
-    from pyctl.rundir import new_run_dir, write_json  # noqa: PLC0415
 
     # Everything that can be wrong with the options is found before NetBox is read.
     assumptions = read_assumptions(args.assumptions)

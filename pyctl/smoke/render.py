@@ -1,6 +1,6 @@
 """Smoke reports for people: a terminal summary and one self-contained HTML page per data center.
 
-The JSON for machines is :meth:`pyctl.smoke.runner.SmokeReport.to_dict`. The HTML page has no scripts,
+The JSON for machines is :meth:`pyctl.smoke.run.SmokeReport.to_dict`. The HTML page has no scripts,
 no external files: inline CSS, the failures first (with the remedy line), then a grid of racks × hosts
 × checks to read at a glance.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from pyctl.smoke.runner import Outcome, SmokeReport
+from pyctl.smoke.report import Outcome, SmokeReport
 
 GLYPH = {"pass": "✓", "fail": "✗", "error": "!", "skip": "–"}
 
