@@ -22,7 +22,8 @@ from pyctl.cli import common
 from pyctl.cli.common import add_netbox_flags
 from pyctl.errors import ConfigError, ExitCode, PyctlError, report
 from pyctl.inventory import Inventory
-from pyctl.plan.tco import (
+from pyctl.rundir import new_run_dir, write_json
+from pyctl.tco import (
     Assumptions,
     compute_tco,
     cumulative_costs,
@@ -31,7 +32,6 @@ from pyctl.plan.tco import (
     render_svg,
     render_text,
 )
-from pyctl.rundir import new_run_dir, write_json
 
 DEFAULT_DCS = ("dc1", "dc2", "dc3")
 
