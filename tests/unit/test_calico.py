@@ -1,6 +1,6 @@
-"""pyctl.calico and its filter plugin: Calico resources rendered from a real plan (compute_plan + group_vars of a
-hand-built inventory), validated against the upstream CRD schemas in ../shared/calico-crds, block-size changes
-refused, and the helpers behind the calico role's proof on the wire."""
+"""pyctl.plan.calico and its filter plugin: Calico resources rendered from a real plan (compute_plan + group_vars of a
+hand-built inventory), validated against the upstream CRD schemas the package carries (pyctl/data/calico-crds),
+block-size changes refused, and the helpers behind the calico role's proof on the wire."""
 
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
-from pyctl import calico
 from pyctl.inventory import Cluster, Gpu, Host, Inventory, Prefix
-from pyctl.plan import PlanSettings, compute_plan, group_vars
+from pyctl.plan import PlanSettings, calico, compute_plan, group_vars
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "plugins" / "filter" / "pyctl_calico.py"
@@ -202,9 +201,12 @@ def test_crd_dir_comes_from_the_environment(monkeypatch, tmp_path, plan_vars):
         calico.validate(calico.render_resources(plan_vars))
 
 
-def test_default_crd_dir_is_shared_beside_the_repository(monkeypatch):
+def test_default_crd_dir_is_the_package_data(monkeypatch):
     monkeypatch.delenv(calico.CRD_DIR_ENV, raising=False)
-    assert calico.default_crd_dir() == REPO.parent / "shared" / "calico-crds"
+    assert calico.default_crd_dir() == REPO / "pyctl" / "data" / "calico-crds"
+    assert sorted(p.name for p in calico.default_crd_dir().glob("*.yaml")) == [
+        "crd.projectcalico.org_felixconfigurations.yaml", "crd.projectcalico.org_ipamconfigs.yaml",
+        "crd.projectcalico.org_ippools.yaml", "operator.tigera.io_installations.yaml"]
 
 
 # --- block size ----------------------------------------------------------------------------------------

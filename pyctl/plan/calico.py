@@ -34,11 +34,12 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped, unused-ignore]
 import yaml
 
-from pyctl.paths import REPO
+from pyctl.paths import DATA
 from pyctl.plan import ipam
 
-# The CRD schemas are upstream data files kept beside the repository (../shared/calico-crds); CI and other
-# layouts point PYCTL_CALICO_CRD_DIR at them.
+# The CRD schemas are upstream data files (pyctl/data/calico-crds/README.md names their sources) shipped in
+# the package, so an installed pyctl validates against what it carries; PYCTL_CALICO_CRD_DIR points
+# elsewhere (another Calico release's CRDs).
 CRD_DIR_ENV = "PYCTL_CALICO_CRD_DIR"
 
 API_OPERATOR = "operator.tigera.io/v1"
@@ -61,9 +62,9 @@ _FELIX_FIELDS = ("ipipEnabled", "vxlanEnabled", "wireguardEnabled", "wireguardEn
 
 
 def default_crd_dir() -> Path:
-    """``$PYCTL_CALICO_CRD_DIR``, else ``../shared/calico-crds`` next to the repository."""
+    """``$PYCTL_CALICO_CRD_DIR``, else the CRDs the package carries (``pyctl/data/calico-crds``)."""
     env = os.environ.get(CRD_DIR_ENV)
-    return Path(env) if env else REPO.parent / "shared" / "calico-crds"
+    return Path(env) if env else DATA / "calico-crds"
 
 
 # --- render ------------------------------------------------------------------------------------------
