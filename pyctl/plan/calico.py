@@ -9,7 +9,7 @@ Resources (both install methods get FelixConfiguration and IPAMConfig):
              creates the IPPools from it, so no IPPool is rendered.
   manifest   ``IPPool`` (crd.projectcalico.org/v1) per family, and the ``calico-config`` ConfigMap's ``veth_mtu``
              (calico-node reads the veth and tunnel MTUs from it).
-The kinds are the CRD kinds whose schemas ship in ``../shared/calico-crds`` (the crd.projectcalico.org group
+The kinds are the CRD kinds whose schemas ship in ``pyctl/data/calico-crds`` (the crd.projectcalico.org group
 names the IPAM resource ``IPAMConfig``; calicoctl's projectcalico.org/v3 calls it ``IPAMConfiguration``).
 
 :func:`validate` checks each resource against the ``openAPIV3Schema`` of its CRD with ``jsonschema``, with
