@@ -54,11 +54,20 @@ def plan_policy(dc: str, given: str | None = None, repo: Path = REPO) -> dict[st
     return read_mapping(path)
 
 
+# Role variables the smoke checks take as their own when ``pyctl_smoke`` does not name them: the same
+# pin, the same limits, whichever of the role and the smoke check reads them.
+SMOKE_FROM_ROLE_VARS = {
+    "gpu_driver_version": "gpu_driver_version",
+    "etcd_perf_wal_fsync_p99_max_ms": "etcd_wal_fsync_p99_max_ms",
+    "etcd_perf_backend_commit_p99_max_ms": "etcd_backend_commit_p99_max_ms",
+}
+
+
 def smoke_policy(dc: str, repo: Path = REPO) -> dict[str, Any]:
-    """Key ``pyctl_smoke`` of the DC's group_vars/all, merged in file order, with the roles'
-    ``gpu_driver_version`` pin when the key does not name its own."""
+    """Key ``pyctl_smoke`` of the DC's group_vars/all, merged in file order, with the roles' variables of
+    :data:`SMOKE_FROM_ROLE_VARS` (the driver pin, the etcd disk limits) where the key does not name its own."""
     merged: dict[str, Any] = {}
-    driver = ""
+    from_roles: dict[str, Any] = {}
     for path in site_files(dc, repo):
         try:
             doc = yaml.safe_load(path.read_text()) or {}
@@ -66,9 +75,11 @@ def smoke_policy(dc: str, repo: Path = REPO) -> dict[str, Any]:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
         if isinstance(doc, dict):
             merged.update(doc.get("pyctl_smoke") or {})
-            driver = str(doc.get("gpu_driver_version", driver))
-    if driver and "gpu_driver_version" not in merged:
-        merged["gpu_driver_version"] = driver
+            from_roles.update({smoke_key: doc[role_key] for role_key, smoke_key in SMOKE_FROM_ROLE_VARS.items()
+                               if role_key in doc})
+    for key, value in from_roles.items():
+        if key not in merged and value not in ("", None):
+            merged[key] = str(value) if key == "gpu_driver_version" else value
     return merged
 
 

@@ -6,7 +6,7 @@ import json
 import shlex
 from typing import Any
 
-from pyctl.etcd_metrics import histogram_quantile, parse_histogram
+from pyctl.etcd_metrics import BACKEND_COMMIT, WAL_FSYNC, histogram_quantile, parse_histogram
 from pyctl.inventory import ROLE_ETCD, Host
 from pyctl.smoke.checks.base import Check, CheckResult, Context, Severity, SmokeSettings, failed, missing_tool, passed
 
@@ -178,9 +178,8 @@ class EtcdDisk(_EtcdCheck):
             return failed(f"GET {url}: HTTP {code}")
         parts = []
         bad = []
-        for label, metric, limit in (("WAL fsync", "etcd_disk_wal_fsync_duration_seconds", s.etcd_wal_fsync_p99_max_ms),
-                                     ("backend commit", "etcd_disk_backend_commit_duration_seconds",
-                                      s.etcd_backend_commit_p99_max_ms)):
+        for label, metric, limit in (("WAL fsync", WAL_FSYNC, s.etcd_wal_fsync_p99_max_ms),
+                                     ("backend commit", BACKEND_COMMIT, s.etcd_backend_commit_p99_max_ms)):
             p99 = histogram_p99(body, metric)
             if p99 is None:
                 parts.append(f"{label} p99 n/a (no observations)")
