@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from pyctl import html_page
 from pyctl.drift.report import DriftReport, HostDrift
 
 
@@ -36,12 +37,6 @@ def render_terminal(report: DriftReport, *, diffs: bool = True) -> str:
 
 
 CSS = """
-body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1d2430;background:#fff}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}.summary{color:#4a5568}
-.badge{display:inline-block;padding:2px 10px;border-radius:10px;font-weight:600;color:#fff}
-.ok{background:#2f855a}.bad{background:#c53030}.warn{background:#b7791f}
-table{border-collapse:collapse}td,th{border:1px solid #d8dee8;padding:4px 8px;vertical-align:top}
-th{background:#f1f4f8;text-align:left}tr.rack th{background:#e2e8f0}
 td.in-sync{background:#c6f6d5;color:#22543d}td.drifted{background:#fed7d7;color:#9b2c2c}
 td.failed{background:#feebc8;color:#7b341e}td.unreachable{background:#e2e8f0;color:#4a5568}
 pre{background:#f7fafc;border:1px solid #e2e8f0;padding:6px;margin:4px 0;max-width:900px;overflow:auto}
@@ -54,8 +49,7 @@ def render_html(report: DriftReport) -> str:
     c = report.counts()
     verdict = {0: "in sync", 2: "drift found", 4: "hosts unreachable"}.get(int(code), "")
     badge = "ok" if code == 0 else "bad" if code == 2 else "warn"
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>pyctl drift {escape(report.dc)}</title>", f"<style>{CSS}</style></head><body>",
+    out = [*html_page.head(f"pyctl drift {report.dc}", CSS),
            f'<h1>pyctl drift — {escape(report.dc)} <span class="badge {badge}">{escape(verdict)}</span></h1>',
            f'<p class="summary">{len(report.hosts)} hosts, started {escape(report.started)}, '
            f"{report.seconds:.1f} s — {c['in-sync']} in sync, {c['drifted']} drifted, {c['failed']} failed, "
@@ -94,5 +88,5 @@ def render_html(report: DriftReport) -> str:
         for h in sorted(racks[rack], key=lambda h: (h.status == "in-sync", h.name)):
             out.append(f"<tr><td>{escape(h.name)}</td><td>{escape(h.role)}</td><td>{escape(h.cluster)}</td>"
                        f'<td class="{h.status}">{escape(h.status)}</td><td>{escape(", ".join(h.kinds))}</td></tr>')
-    out.append("</tbody></table></body></html>")
+    out.append("</tbody></table>" + html_page.END)
     return "\n".join(out) + "\n"

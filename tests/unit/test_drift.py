@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pyctl import site
+from pyctl import html_page, site
 from pyctl.drift import collect as drift_collect
 from pyctl.drift import reapply
 from pyctl.drift import render as drift_render
@@ -143,6 +143,8 @@ def test_terminal_and_html_name_the_host_task_and_diff() -> None:
     html = drift_render.render_html(report)
     assert "<pre>--- /etc/x.conf" in html
     assert 'class="drifted">drifted</td>' in html
+    assert html.startswith("\n".join(html_page.head("pyctl drift dc9", drift_render.CSS)))  # the shared shell
+    assert html.rstrip().endswith(html_page.END)
 
 
 def lab_site() -> site.Site:

@@ -68,6 +68,16 @@ def test_html_is_well_formed_and_self_contained() -> None:
     assert "<style>" in html
 
 
+def test_html_has_the_page_shell_drift_shares() -> None:
+    from pyctl import html_page
+    from pyctl.smoke import render
+
+    html = render_html(report())
+    assert html.startswith("\n".join(html_page.head(f"pyctl smoke {report().dc}", render.CSS)))
+    assert html_page.BASE_CSS in html
+    assert html.rstrip().endswith(html_page.END)
+
+
 def test_html_failures_first_with_remedy_and_escaped() -> None:
     html = render_html(report())
     assert html.index("Failures (4)") < html.index("Racks × hosts × checks")
