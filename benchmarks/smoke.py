@@ -47,8 +47,7 @@ def ansible_inventory(inventory: inv_mod.Inventory, tmp: Path) -> Path:
     hostvars = listing["_meta"]["hostvars"]
     for c in inventory.clusters:
         for h in c.hosts:
-            peers = checks.probe_peers(c.hosts, h, full_mesh_max=settings.full_mesh_max_hosts,
-                                       sample=settings.sampled_peers)
+            peers = checks.probe_peers(c.hosts, h, full_mesh_max=settings.full_mesh_max_hosts)
             paths = [{"i": i, "kind": "underlay", "peer": p.name, "address": p.address,
                       "size": values[c.name].underlay_mtu} for i, p in enumerate(peers)]
             spec = base64.b64encode(json.dumps({"timeout": settings.probe_timeout_s, "paths": paths}).encode())

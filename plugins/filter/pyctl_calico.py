@@ -13,11 +13,11 @@ from typing import Any
 
 try:
     from pyctl.ansible_filters import as_filter
-    from pyctl.plan import calico
+    from pyctl.plan import calico, mtu
 except ImportError:  # run from a checkout without pyctl installed: the package sits two levels up
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from pyctl.ansible_filters import as_filter
-    from pyctl.plan import calico
+    from pyctl.plan import calico, mtu
 
 DOCUMENTATION = r"""
 name: pyctl_calico
@@ -254,8 +254,8 @@ def pyctl_calico_lab_overlay_addresses(hosts: Sequence[str], pool_cidr: str, blo
 
 
 def pyctl_calico_probe_peers(hosts: Sequence[str], host: str,
-                             full_mesh_max: int = calico.FULL_MESH_MAX_HOSTS) -> list[str]:
-    return calico.probe_peers([str(h) for h in hosts], str(host), int(full_mesh_max))
+                             full_mesh_max: int = mtu.FULL_MESH_MAX_HOSTS) -> list[str]:
+    return mtu.probe_peers([str(h) for h in hosts], str(host), int(full_mesh_max))
 
 
 FILTERS: dict[str, Callable[..., Any]] = {

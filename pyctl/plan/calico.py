@@ -16,15 +16,14 @@ names the IPAM resource ``IPAMConfig``; calicoctl's projectcalico.org/v3 calls i
 unknown fields reported (the API server's strict field validation would reject them) and with the CRDs'
 CEL rules (``x-kubernetes-validations``) that jsonschema cannot evaluate re-stated for the fields pyctl sets.
 
-The lab overlay helpers (:func:`lab_overlay_addresses`, :func:`probe_peers`) serve the calico role's proof
-on the wire; the role reaches all of this through ``plugins/filter/pyctl_calico.py``.
+The lab overlay helper (:func:`lab_overlay_addresses`; the probes' peers are :func:`pyctl.plan.mtu.probe_peers`)
+serves the calico role's proof on the wire; the role reaches all of this through ``plugins/filter/pyctl_calico.py``.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -361,24 +360,3 @@ def lab_overlay_addresses(hosts: Sequence[str], pool_cidr: str, block_size: int)
     size = ipam.block_addresses(block_size, family)
     offset = 1 if size > 2 else 0  # never the block's network address, where a block has a host address
     return {h: f"{net.network + i * size + offset}/{net.prefixlen}" for i, h in enumerate(names)}
-
-
-# Full mesh up to this many hosts: N x (N - 1) probes, each ~1 ms when the path is good, 2 x 31 per host
-# (underlay and overlay) at 32. Above it, each host probes the hosts 1, 2, 4, ... places after it in the sorted
-# ring: log2(N) peers each, every host probed as often as it probes, and (names sorting by rack) the far
-# offsets cross racks and spine paths, where a short uplink (RULES.md: 1472) hides. 3,000 hosts: 12 peers.
-FULL_MESH_MAX_HOSTS = 32
-
-
-def probe_peers(hosts: Sequence[str], host: str, full_mesh_max: int = FULL_MESH_MAX_HOSTS) -> list[str]:
-    """The peers ``host`` sends full-size don't-fragment probes to: all others up to ``full_mesh_max`` hosts,
-    else its ring successors at offsets 1, 2, 4, ... (deterministic, so a failure reproduces)."""
-    names = sorted(set(hosts))
-    if host not in names:
-        raise ValueError(f"{host} is not one of the {len(names)} hosts")
-    i = names.index(host)
-    n = len(names)
-    if n <= full_mesh_max:
-        return [names[(i + k) % n] for k in range(1, n)]
-    offsets = [2 ** k for k in range(math.ceil(math.log2(n)))]
-    return list(dict.fromkeys(names[(i + o) % n] for o in offsets if o % n))

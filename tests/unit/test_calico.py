@@ -18,7 +18,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 from pyctl.inventory import Cluster, Gpu, Host, Inventory, Prefix
-from pyctl.plan import PlanSettings, calico, compute_plan, group_vars
+from pyctl.plan import PlanSettings, calico, compute_plan, group_vars, mtu
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "plugins" / "filter" / "pyctl_calico.py"
@@ -244,20 +244,20 @@ def test_lab_overlay_address_is_the_first_host_of_each_nodes_block():
 
 
 def test_probe_peers_full_mesh_up_to_the_limit():
-    hosts = [f"h{i:02d}" for i in range(calico.FULL_MESH_MAX_HOSTS)]
-    assert calico.probe_peers(hosts, "h05") == [h for h in hosts[6:] + hosts[:5]]
+    hosts = [f"h{i:02d}" for i in range(mtu.FULL_MESH_MAX_HOSTS)]
+    assert mtu.probe_peers(hosts, "h05") == [h for h in hosts[6:] + hosts[:5]]
     with pytest.raises(ValueError, match="x is not one of the 32 hosts"):
-        calico.probe_peers(hosts, "x")
+        mtu.probe_peers(hosts, "x")
 
 
 def test_probe_peers_sample_above_the_limit_is_balanced_and_logarithmic():
     hosts = [f"h{i:04d}" for i in range(3000)]
-    assert len(calico.probe_peers(hosts, "h0000")) == 12  # ceil(log2(3000))
+    assert len(mtu.probe_peers(hosts, "h0000")) == 12  # ceil(log2(3000))
     small = [f"h{i:03d}" for i in range(100)]
-    probed = Counter(p for h in small for p in calico.probe_peers(small, h))
+    probed = Counter(p for h in small for p in mtu.probe_peers(small, h))
     # Offsets 1..64: every host probes 7 peers and is probed by 7.
     assert set(probed.values()) == {7}
-    assert all(len(calico.probe_peers(small, h)) == 7 for h in small)
+    assert all(len(mtu.probe_peers(small, h)) == 7 for h in small)
 
 
 def test_molecule_scenario_uses_the_values_the_plan_computes():
@@ -319,6 +319,8 @@ def test_filters_render_and_validate_like_pyctl(plan_vars, crd_dir):
     assert FILTERS["pyctl_calico_validate"](resources, str(crd_dir)) == []
     assert FILTERS["pyctl_calico_block_size_problems"](resources, resources) == []
     assert FILTERS["pyctl_calico_probe_peers"](["a", "b", "c"], "b") == ["c", "a"]
+    hosts = [f"h{i:03d}" for i in range(100)]  # the filter is the one peer rule, as the smoke check is
+    assert FILTERS["pyctl_calico_probe_peers"](hosts, "h007", 10) == mtu.probe_peers(hosts, "h007", 10)
 
 
 def test_filter_errors_are_ansible_filter_errors(plan_vars):

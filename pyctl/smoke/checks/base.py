@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pyctl.etcd_metrics import BACKEND_COMMIT_P99_MAX_MS, WAL_FSYNC_P99_MAX_MS
 from pyctl.inventory import Host
+from pyctl.plan.mtu import FULL_MESH_MAX_HOSTS
 from pyctl.smoke.pool import CommandResult, CommandTimeout, Session
 
 Status = Literal["pass", "fail", "skip", "error"]
@@ -67,9 +68,8 @@ class SmokeSettings:
     gpu_driver_version: str = ""
     # Overlay devices, the first one present is probed (Calico's by encapsulation, then the lab's).
     overlay_devices: tuple[str, ...] = ("vxlan.calico", "tunl0", "wireguard.cali", "vxlan.pyctl")
-    # Path MTU probes: all pairs up to this many hosts per cluster, a sample above (see probe_peers).
-    full_mesh_max_hosts: int = 10
-    sampled_peers: int = 3
+    # Path MTU probes: all pairs up to this many hosts per cluster, a ring sample above (pyctl.plan.mtu.probe_peers).
+    full_mesh_max_hosts: int = FULL_MESH_MAX_HOSTS
     probe_timeout_s: float = 1.0
     http_timeout_s: float = 5.0
 

@@ -3,44 +3,24 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyctl.inventory import Host
+from pyctl.plan import mtu
+from pyctl.plan.mtu import FULL_MESH_MAX_HOSTS
 from pyctl.smoke.checks.base import Check, CheckResult, Context, HostFacts, errored, failed, passed, skipped
 
 # --- pair check: path MTU --------------------------------------------------------------------------
 
-def probe_peers(hosts: Sequence[Host], host: Host, *, full_mesh_max: int = 10, sample: int = 3) -> list[Host]:
-    """The peers ``host`` sends full-size don't-fragment probes to.
-
-    Up to ``full_mesh_max`` hosts in the cluster: every other host (n(n-1) probes, at most 90). Above
-    that, all pairs grow quadratically (1,000 nodes: a million probes) for little gain: a lowered MTU
-    sits on one NIC or one switch port, so it shows on *every* path through it. Each host therefore
-    probes its rack neighbours (the previous and next host of its rack by name: the top-of-rack switch
-    path) plus ``sample`` peers of other racks chosen by a hash of the two names — deterministic, so a
-    failure reproduces on a rerun, and spread, so each host is also probed by about ``sample`` others.
-    A bad host or uplink is then seen from at least 2 + 2×``sample`` directions.
-    """
-    others = [h for h in hosts if h.name != host.name]
-    if len(hosts) <= full_mesh_max:
-        return sorted(others, key=lambda h: h.name)
-    rack = sorted((h for h in hosts if h.rack == host.rack), key=lambda h: h.name)
-    i = [h.name for h in rack].index(host.name) if host in rack else -1
-    chosen: dict[str, Host] = {}
-    if i >= 0 and len(rack) > 1:
-        for j in (i - 1, i + 1):
-            peer = rack[j % len(rack)]
-            if peer.name != host.name:
-                chosen[peer.name] = peer
-    pool = [h for h in others if h.rack != host.rack] or [h for h in others if h.name not in chosen]
-    ranked = sorted(pool, key=lambda h: hashlib.sha256(f"{host.name}>{h.name}".encode()).hexdigest())
-    for peer in ranked[:sample]:
-        chosen.setdefault(peer.name, peer)
-    return sorted(chosen.values(), key=lambda h: h.name)
+def probe_peers(hosts: Sequence[Host], host: Host, *, full_mesh_max: int = FULL_MESH_MAX_HOSTS) -> list[Host]:
+    """The peers ``host`` sends full-size don't-fragment probes to: :func:`pyctl.plan.mtu.probe_peers`
+    (the calico role's probe takes the same rule) over the cluster's hosts, sorted by rack."""
+    by_name = {h.name: h for h in hosts}
+    names = mtu.probe_peers(list(by_name), host.name, full_mesh_max, racks={h.name: h.rack for h in hosts})
+    return [by_name[n] for n in names]
 
 
 # Runs on the host: ICMP (ICMPv6 to an IPv6 peer) echo of the full size with DF set, peers in parallel. Not the ping
@@ -105,8 +85,7 @@ class PathMtu(Check):
               "with the plan (small pings pass, large frames vanish)")
 
     def run(self, ctx: Context, host: Host) -> CheckResult:
-        peers = probe_peers(ctx.cluster.hosts, host, full_mesh_max=ctx.settings.full_mesh_max_hosts,
-                            sample=ctx.settings.sampled_peers)
+        peers = probe_peers(ctx.cluster.hosts, host, full_mesh_max=ctx.settings.full_mesh_max_hosts)
         reachable = [p for p in peers if p.name in ctx.facts]
         unprobed = [p.name for p in peers if p.name not in ctx.facts]
         if not reachable:
