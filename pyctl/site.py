@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,15 @@ class Site:
 
 
 def load_site(dc: str, flags: SiteFlags, *, require_plan: bool = True,
-              inventory: inv_mod.Inventory | None = None) -> Site:
-    """NetBox → inventory → plan for ``dc`` (``inventory``: one already read with the same flags)."""
-    inv = inventory if inventory is not None else load_inventory(dc, flags)
-    return load(dc, inv, plan_settings(dc, flags), require_plan=require_plan)
+              on_inventory: Callable[[inv_mod.Inventory], None] | None = None) -> Site:
+    """Site policy → NetBox → inventory → plan for ``dc``. The policy is read first, so a bad file stops
+    before NetBox is asked; ``on_inventory`` sees the inventory as soon as it is read (to say what the run
+    leaves alone)."""
+    settings = plan_settings(dc, flags)
+    inventory = load_inventory(dc, flags)
+    if on_inventory is not None:
+        on_inventory(inventory)
+    return load(dc, inventory, settings, require_plan=require_plan)
 
 
 def load(dc: str, inventory: inv_mod.Inventory, settings: PlanSettings, *, require_plan: bool = True) -> Site:

@@ -64,9 +64,8 @@ def load_inventory(args: argparse.Namespace, *, mtu_mismatch: str = "problem") -
 
 
 def load_site(args: argparse.Namespace, *, require_plan: bool = True) -> site_mod.Site:
-    """:func:`pyctl.site.load_site` for ``args.dc``: the site policy first (a bad file stops before NetBox)."""
-    settings = site_mod.plan_settings(args.dc, site_flags(args))
-    return site_mod.load(args.dc, load_inventory(args), settings, require_plan=require_plan)
+    """:func:`pyctl.site.load_site` for ``args.dc``, saying on stderr which devices the run leaves alone."""
+    return site_mod.load_site(args.dc, site_flags(args), require_plan=require_plan, on_inventory=say_not_touched)
 
 
 def not_touched(inventory: Inventory) -> list[dict[str, Any]]:

@@ -125,3 +125,12 @@ def test_inventory_table_says_one_host() -> None:
                 device_type="x")
     inv = Inventory(site="dc9", clusters=(Cluster(name="c1", kind="workload", hosts=(host,)),))
     assert "cluster c1 (workload, 1 host)" in render_inventory(inv)
+
+
+def test_load_site_reads_the_site_policy_before_netbox(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from pyctl import site
+    from pyctl.errors import ConfigError
+
+    monkeypatch.delenv("NETBOX_URL", raising=False)
+    with pytest.raises(ConfigError, match="settings file not found"):
+        site.load_site("dc2", site.SiteFlags(settings=str(tmp_path / "none.yml")))
