@@ -18,10 +18,7 @@ from pyctl.cli.common import (
     print_batches,
 )
 from pyctl.drift import reapply
-from pyctl.drift.collect import collect
 from pyctl.errors import ConfigError, ExitCode
-from pyctl.rollout import run_batches
-from pyctl.rundir import runs_root
 
 REAPPLY_EPILOG = """\
 examples:
@@ -65,19 +62,14 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.host) - set(site.hosts))
     if unknown:
         raise ConfigError(f"--host: not a host of {args.dc}: {', '.join(unknown)}")
-    if args.host or args.fresh:
-        report = collect(site, hosts=sorted(args.host) or None, say=eprint)
-    else:
-        report = reapply.last_report(args.dc, say=eprint)
-    pool = [h for h in report.hosts if h.name in set(args.host)] if args.host else list(report.hosts)
-    targets = {h.name: h.phases for h in pool if h.status == "drifted" and h.phases}
-    only_netbox = sorted(h.name for h in pool if h.status == "drifted" and not h.phases)
-    skipped = sorted(h.name for h in pool if h.status in ("failed", "unreachable"))
-    for name in only_netbox:
+    report = reapply.drift_report(site, args.host, fresh=args.fresh, say=eprint)
+    found = reapply.targets_of(report, args.host)
+    targets = found.roles
+    for name in found.only_netbox:
         eprint(f"pyctl: {name}: only NetBox drift or entries no role manages (not reapplied: correct NetBox "
-                "or the host)")
-    for name in skipped:
-        eprint(f"pyctl: {name}: {next(h.status for h in pool if h.name == name)} in the drift report, not reapplied")
+               "or the host)")
+    for name, status in found.skipped.items():
+        eprint(f"pyctl: {name}: {status} in the drift report, not reapplied")
     if not targets:
         eprint(f"reapply {args.dc}: no role drift to reapply")
         if args.json:
@@ -86,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.OK
     state = reapply.reapply_state(site, targets, sizes)
     eprint(f"reapply {args.dc}: {count(len(targets), 'drifted host')}: "
-            + "; ".join(f"{h}: {', '.join(p)}" for h, p in sorted(targets.items())))
+           + "; ".join(f"{h}: {', '.join(p)}" for h, p in sorted(targets.items())))
     print_batches(state)
     if args.dry_run:
         if args.json:
@@ -96,28 +88,22 @@ def run(args: argparse.Namespace) -> int:
     if not confirm(args.yes):
         eprint("nothing changed")
         return ExitCode.OK
-    state_path = runs_root() / args.dc / "reapply-state.json"
-    code, run_dir = run_batches(site, state, state_path, "reapply", max_fail=args.max_fail,
-                                                say=eprint)
-    result: dict[str, Any] = {"dc": args.dc, "reapplied": targets, "run_dir": str(run_dir), "state": state.status,
+    out = reapply.reapply(site, found, state, max_fail=args.max_fail, say=eprint)
+    result: dict[str, Any] = {"dc": args.dc, "reapplied": targets, "run_dir": str(out.run_dir), "state": state.status,
                               "not_touched": not_touched(site.inventory)}
-    if code != ExitCode.OK:
-        eprint(f"reapply {state.status}: state {state_path}; run {run_dir}")
+    if out.after is None:
+        eprint(f"reapply {state.status}: state {out.state_path}; run {out.run_dir}")
         if args.json:
-            print(json.dumps({**result, "exit_code": int(code)}, indent=2))
-        return int(code)
-    eprint(f"reapply {args.dc}: checking the {count(len(targets), 'host')} again")
-    after = collect(site, hosts=sorted(targets), say=eprint)
-    fixed = sorted(h.name for h in after.hosts if h.status == "in-sync" or (h.status == "drifted" and not h.phases))
-    still = sorted(h.name for h in after.hosts if h.name not in fixed)
-    result.update({"fixed": fixed, "still_drifted": still, "drift_run_dir": after.run_dir})
+            print(json.dumps({**result, "exit_code": int(out.code)}, indent=2))
+        return int(out.code)
+    result.update({"fixed": out.fixed, "still_drifted": out.still_drifted, "drift_run_dir": out.after.run_dir})
     if args.json:
-        print(json.dumps({**result, "exit_code": int(ExitCode.FAILED if still else ExitCode.OK)}, indent=2))
+        print(json.dumps({**result, "exit_code": int(out.code)}, indent=2))
     else:
-        for name in fixed:
+        for name in out.fixed:
             print(f"{name}: fixed")
-        for h in after.hosts:
-            if h.name in still:
+        for h in out.after.hosts:
+            if h.name in out.still_drifted:
                 why = [f"{c.role}: {c.task}" for c in h.changes] + [w for w in (h.failed, h.unreachable) if w]
                 print(f"{h.name}: still drifted ({h.status}): {'; '.join(why)}")
-    return int(ExitCode.FAILED if still else ExitCode.OK)
+    return int(out.code)

@@ -164,3 +164,15 @@ def test_a_template_rendered_on_the_controller_is_named_by_its_destination() -> 
     entry = {**CONFIG_DIFF, "after_header": "/root/.ansible/tmp/ansible-local-1/tmp2/x.conf.j2"}
     assert describe_change({"changed": True, "diff": [entry]}).splitlines()[:2] == [
         "--- /etc/x.conf", "+++ /etc/x.conf (as the role renders it)"]
+
+
+def test_reapply_targets_only_role_drift_and_names_the_rest() -> None:
+    r = drift_report.RoleDrift("gpu", "gpu_driver", "Blacklist", "config", "")
+    hosts = [drift_report.HostDrift("w1", "c", "r1", "gpu-worker", changes=[r]),
+             drift_report.HostDrift("w2", "c", "r1", "gpu-worker", netbox=[drift_report.NetBoxDrift("gpu-count", "8")]),
+             drift_report.HostDrift("w3", "c", "r1", "gpu-worker", unreachable="timed out"),
+             drift_report.HostDrift("w4", "c", "r1", "gpu-worker")]
+    report = drift_report.DriftReport("dc9", "t", 1.0, hosts)
+    t = reapply.targets_of(report)
+    assert (t.roles, t.only_netbox, t.skipped) == ({"w1": ["gpu"]}, ["w2"], {"w3": "unreachable"})
+    assert reapply.targets_of(report, ["w2"]).roles == {}
