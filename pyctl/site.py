@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ class SiteFlags:
     include_planned: bool = False
     exclude_invalid: bool = False
     settings: str | None = None  # site policy YAML; default inventories/<dc>/group_vars/all/pyctl.yml
+    rtts: Mapping[tuple[str, str], float] | None = None  # measured etcd round trips (ms) the plan takes
 
 
 def plan_settings(dc: str, flags: SiteFlags) -> PlanSettings:
@@ -102,13 +103,14 @@ def load_site(dc: str, flags: SiteFlags, *, require_plan: bool = True,
     inventory = load_inventory(dc, flags)
     if on_inventory is not None:
         on_inventory(inventory)
-    return load(dc, inventory, settings, require_plan=require_plan)
+    return load(dc, inventory, settings, require_plan=require_plan, rtts=flags.rtts)
 
 
-def load(dc: str, inventory: inv_mod.Inventory, settings: PlanSettings, *, require_plan: bool = True) -> Site:
+def load(dc: str, inventory: inv_mod.Inventory, settings: PlanSettings, *, require_plan: bool = True,
+         rtts: Mapping[tuple[str, str], float] | None = None) -> Site:
     """The site with its plan; a plan that breaks a rule is refused (exit 3, every violation named)
     unless ``require_plan`` is false (then the plan's group_vars are left out of runs)."""
-    plan = compute_plan(inventory, settings)
+    plan = compute_plan(inventory, settings, rtts or None)
     if plan.violations and require_plan:
         raise ConfigError(f"the plan for {dc} breaks {len(plan.violations)} rule(s)", problems=plan.violations)
     return Site(dc=dc, inventory=inventory, plan=None if plan.violations else plan,

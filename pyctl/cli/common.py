@@ -41,10 +41,31 @@ def add_netbox_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_site_flags(parser: argparse.ArgumentParser) -> None:
-    """``--settings`` (the site policy the plan reads) and the NetBox flags: every command that plans."""
+    """``--settings`` and ``--rtt`` (what the plan reads besides NetBox) and the NetBox flags: every command
+    that plans takes the same, so each computes the same plan."""
     parser.add_argument("--settings", metavar="FILE",
                         help="site policy YAML (default: inventories/<dc>/group_vars/all/pyctl.yml if present)")
+    parser.add_argument("--rtt", action="append", default=[], metavar="A,B=MS",
+                        help="measured round-trip time between two etcd members in ms (repeatable)")
     add_netbox_flags(parser)
+
+
+def parse_rtts(values: list[str]) -> dict[tuple[str, str], float]:
+    """``--rtt A,B=MS`` values as the plan reads them."""
+    rtts: dict[tuple[str, str], float] = {}
+    for value in values:
+        pair, sep, ms = value.partition("=")
+        hosts = pair.split(",")
+        try:
+            if not sep or len(hosts) != 2 or not all(hosts):
+                raise ValueError
+            rtt = float(ms)
+        except ValueError:
+            raise ConfigError(f"--rtt takes HOST_A,HOST_B=MILLISECONDS, got {value!r}") from None
+        if rtt <= 0:
+            raise ConfigError(f"--rtt must be a positive number of milliseconds, got {value!r}")
+        rtts[(hosts[0], hosts[1])] = rtt
+    return rtts
 
 
 def site_flags(args: argparse.Namespace) -> site_mod.SiteFlags:
@@ -53,7 +74,8 @@ def site_flags(args: argparse.Namespace) -> site_mod.SiteFlags:
                               token_file=getattr(args, "token_file", None),
                               include_planned=getattr(args, "include_planned", False),
                               exclude_invalid=getattr(args, "exclude_invalid", False),
-                              settings=getattr(args, "settings", None))
+                              settings=getattr(args, "settings", None),
+                              rtts=parse_rtts(getattr(args, "rtt", None) or []) or None)
 
 
 def load_inventory(args: argparse.Namespace, *, mtu_mismatch: str = "problem") -> Inventory:

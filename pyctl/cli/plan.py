@@ -6,8 +6,8 @@ import argparse
 import json
 
 from pyctl import site
-from pyctl.cli.common import add_netbox_flags, eprint, load_inventory, not_touched, site_flags
-from pyctl.errors import ConfigError, ExitCode
+from pyctl.cli.common import add_site_flags, eprint, load_inventory, not_touched, site_flags
+from pyctl.errors import ExitCode
 from pyctl.plan import compute_plan, group_vars, render_text
 from pyctl.rundir import new_run_dir, write_json, write_yaml
 
@@ -24,35 +24,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "  pyctl plan dc2 --settings my-policy.yml --rtt dc2-etcd-01,dc2-etcd-02=0.4")
     p_plan.add_argument("dc", help="data center: the NetBox site slug, e.g. dc2")
     p_plan.add_argument("--json", action="store_true", help="print the plan as one JSON document")
-    p_plan.add_argument("--settings", metavar="FILE",
-                        help="site policy YAML (default: inventories/<dc>/group_vars/all/pyctl.yml if present)")
-    p_plan.add_argument("--rtt", action="append", default=[], metavar="A,B=MS",
-                        help="measured round-trip time between two etcd members in ms (repeatable)")
-    add_netbox_flags(p_plan)
-
-
-def _parse_rtts(values: list[str]) -> dict[tuple[str, str], float]:
-    rtts: dict[tuple[str, str], float] = {}
-    for value in values:
-        pair, sep, ms = value.partition("=")
-        hosts = pair.split(",")
-        try:
-            if not sep or len(hosts) != 2 or not all(hosts):
-                raise ValueError
-            rtt = float(ms)
-        except ValueError:
-            raise ConfigError(f"--rtt takes HOST_A,HOST_B=MILLISECONDS, got {value!r}") from None
-        if rtt <= 0:
-            raise ConfigError(f"--rtt must be a positive number of milliseconds, got {value!r}")
-        rtts[(hosts[0], hosts[1])] = rtt
-    return rtts
+    add_site_flags(p_plan)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = site.plan_settings(args.dc, site_flags(args))
-    rtts = _parse_rtts(args.rtt)
     inventory = load_inventory(args, mtu_mismatch="finding")
-    plan = compute_plan(inventory, settings, rtts or None)
+    plan = compute_plan(inventory, settings, site_flags(args).rtts)
     # A pod-traffic NIC whose MTU differs from its peers breaks the inventory rule; the plan still
     # computes (from the smallest MTU) so that every other broken rule is named in the same run.
     violations = [*inventory.findings, *plan.violations]

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from pyctl.cli.common import add_netbox_flags, count, eprint, load_site
+from pyctl.cli.common import add_site_flags, count, eprint, load_site
 from pyctl.errors import ConfigError
 from pyctl.runner import Progress, run_playbook
 from pyctl.site import write_inventory_dir
@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                        help="extra variable (repeatable); VALUE is parsed as YAML")
     p_run.add_argument("--forks", type=int, metavar="N", help="parallel hosts (default: all hosts, at most 50)")
     p_run.add_argument("--json", action="store_true", help="print the per-host report as one JSON document")
-    add_netbox_flags(p_run)
+    add_site_flags(p_run)
 
 
 def _extra_vars(values: list[str]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import argparse
 import json
 
 from pyctl import site
-from pyctl.cli.common import add_netbox_flags, count, eprint, load_inventory, not_touched, site_flags
+from pyctl.cli.common import add_site_flags, count, eprint, load_inventory, not_touched, site_flags
 from pyctl.errors import ConfigError, ExitCode
 from pyctl.plan import compute_plan
 from pyctl.smoke.checks import CHECK_NAMES, select_checks
@@ -52,9 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="per-host SSH connect timeout in seconds (default 10)")
     p.add_argument("--check", action="append", default=[], metavar="NAME", choices=CHECK_NAMES,
                    help="run only this check (repeatable; ssh always runs)")
-    p.add_argument("--settings", metavar="FILE",
-                   help="site policy YAML for the plan (default: inventories/<dc>/group_vars/all/pyctl.yml)")
-    add_netbox_flags(p)
+    add_site_flags(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     inventory = load_inventory(args)
-    plan = compute_plan(inventory, site.plan_settings(args.dc, site_flags(args)))
+    flags = site_flags(args)
+    plan = compute_plan(inventory, site.plan_settings(args.dc, flags), flags.rtts)
     eprint(f"smoke {args.dc}: {count(len(inventory.hosts), 'host')}, {count(len(checks), 'check')}, "
            f"{args.concurrency} at a time")
     report, html = smoke(args.dc, inventory, plan, checks=checks, concurrency=args.concurrency,

@@ -134,3 +134,30 @@ def test_load_site_reads_the_site_policy_before_netbox(monkeypatch: pytest.Monke
     monkeypatch.delenv("NETBOX_URL", raising=False)
     with pytest.raises(ConfigError, match="settings file not found"):
         site.load_site("dc2", site.SiteFlags(settings=str(tmp_path / "none.yml")))
+
+
+@pytest.mark.parametrize("verb", ["plan", "run", "rollout", "drift", "reapply", "smoke"])
+def test_every_verb_that_plans_takes_the_same_plan_flags(verb: str) -> None:
+    from pyctl.cli.common import site_flags
+
+    extra = ["ping"] if verb == "run" else []
+    args = build_parser(verb).parse_args([verb, "dc2", *extra, "--settings", "p.yml", "--rtt", "a,b=0.4"])
+    flags = site_flags(args)
+    assert (flags.settings, flags.rtts) == ("p.yml", {("a", "b"): 0.4})
+
+
+def test_the_measured_rtts_reach_the_sites_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyctl import site
+    from pyctl.plan import compute_plan, load_settings
+    from tests.unit.test_artifacts import full_site
+
+    seen: list[object] = []
+
+    def spy(inventory: object, settings: object, rtts: object = None) -> object:
+        seen.append(rtts)
+        return compute_plan(inventory, settings, rtts)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(site, "compute_plan", spy)
+    rtts = {("e1", "e2"): 2.0}
+    site.load("dc9", full_site(), load_settings({}), require_plan=False, rtts=rtts)
+    assert seen == [rtts]
