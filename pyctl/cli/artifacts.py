@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import yaml
 
 from pyctl import artifacts, config
 from pyctl.cli import common
-from pyctl.cli.common import add_netbox_flags
+from pyctl.cli.common import add_netbox_flags, eprint
 from pyctl.errors import ConfigError, ExitCode, PyctlError
 from pyctl.inventory import Inventory
 from pyctl.plan import compute_plan, group_vars, load_settings
@@ -36,10 +35,6 @@ hosts boot: pyctl_kernel_releases), and what is needed from the inventory in Net
 exit codes: 0 ok (with --check: everything is there), 2 something is missing, 3 bad inventory,
 variables or options
 """
-
-
-def _eprint(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,10 +84,10 @@ def plan_vars(inventory: Inventory, role_vars: Mapping[str, Any]) -> dict[str, d
     try:
         plan = compute_plan(inventory, load_settings({"pyctl_plan": role_vars.get("pyctl_plan")}))
     except PyctlError as exc:
-        _eprint(f"pyctl: warning: no plan ({exc.message}); the roles' defaults apply")
+        eprint(f"pyctl: warning: no plan ({exc.message}); the roles' defaults apply")
         return {}
     if plan.violations:
-        _eprint(f"pyctl: warning: the plan of {inventory.site} breaks {len(plan.violations)} rule(s) "
+        eprint(f"pyctl: warning: the plan of {inventory.site} breaks {len(plan.violations)} rule(s) "
                 "(see `pyctl plan`); listing the artifacts anyway")
     return group_vars(plan)
 
@@ -107,7 +102,7 @@ def _run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace]
     missing: list[str] | None = None
     if args.check:
         sources = {a.mirror.rsplit("/", 1)[0] if a.kind == "binary" else a.mirror for a in items}
-        _eprint(f"checking {len(items)} artifacts in {len(sources)} mirror location(s) of {args.dc}")
+        eprint(f"checking {len(items)} artifacts in {len(sources)} mirror location(s) of {args.dc}")
         missing = artifacts.check(items, fetch or artifacts.http_fetch(args.timeout))
     if args.json:
         doc: dict[str, Any] = {"dc": args.dc, "artifacts": [a.to_dict() for a in items]}
@@ -119,14 +114,14 @@ def _run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace]
     unset = sorted({a.mirror.removeprefix(artifacts.UNSET_PREFIX) for a in items
                     if a.mirror.startswith(artifacts.UNSET_PREFIX)})
     if unset and missing is None:
-        _eprint(f"pyctl: warning: {args.dc} names no mirror for: {', '.join(unset)}")
+        eprint(f"pyctl: warning: {args.dc} names no mirror for: {', '.join(unset)}")
     if missing:
-        _eprint(f"pyctl: {len(missing)} of {len(items)} artifacts missing from the mirrors of {args.dc}:")
+        eprint(f"pyctl: {len(missing)} of {len(items)} artifacts missing from the mirrors of {args.dc}:")
         for line in missing:
-            _eprint(f"  - {line}")
+            eprint(f"  - {line}")
         return ExitCode.FAILED
     if missing is not None:
-        _eprint(f"all {len(items)} artifacts are on the mirrors of {args.dc}")
+        eprint(f"all {len(items)} artifacts are on the mirrors of {args.dc}")
     return ExitCode.OK
 
 

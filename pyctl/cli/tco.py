@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from pyctl.cli import common
-from pyctl.cli.common import add_netbox_flags
+from pyctl.cli.common import add_netbox_flags, eprint
 from pyctl.errors import ConfigError, ExitCode, PyctlError, report
 from pyctl.inventory import Inventory
 from pyctl.rundir import new_run_dir, write_json
@@ -48,10 +47,6 @@ see inventories/tco-assumptions.yml, or `pyctl tco --json | jq .assumptions`.
 
 exit codes: 0 ok, 3 bad assumptions or options, bad inventory data, or NetBox unreadable
 """
-
-
-def _eprint(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
 
 
 def _tokens_per_day(value: str) -> int:
@@ -154,14 +149,14 @@ def _run(args: argparse.Namespace, load_inventory: Callable[[str], Inventory]) -
     started = time.monotonic()
     inventories = []
     for dc in dcs:
-        _eprint(f"reading {dc} from NetBox")
+        eprint(f"reading {dc} from NetBox")
         inventories.append(load_inventory(dc))
     fleet = fleet_from_inventories(inventories)
     empty = [dc for dc in dcs if dc not in fleet.dcs]
     if not fleet.entries:
         raise ConfigError(f"no GPU workers in {', '.join(dcs)}: nothing to cost")
     for dc in empty:
-        _eprint(f"warning: {dc} has no GPU workers")
+        eprint(f"warning: {dc} has no GPU workers")
     result = compute_tco(fleet, assumptions)
     svg = render_svg(cumulative_costs(result, months),
                      title=f"Cumulative cost: {', '.join(fleet.dcs)} at {assumptions.tokens_per_day:,} tokens/day")
@@ -184,6 +179,6 @@ def _run(args: argparse.Namespace, load_inventory: Callable[[str], Inventory]) -
         print(json.dumps(doc, indent=2))
     else:
         print(render_text(result))
-    _eprint(f"{fleet.gpus} GPUs in {fleet.servers} servers of {', '.join(fleet.dcs)}, costed in "
+    eprint(f"{fleet.gpus} GPUs in {fleet.servers} servers of {', '.join(fleet.dcs)}, costed in "
             f"{time.monotonic() - started:.2f} s; chart: {svg_path}")
     return ExitCode.OK
