@@ -35,9 +35,10 @@ test: bootstrap  ## every test, phase by phase with their times: lint, unit, Mol
 test-fast: bootstrap  ## lint, unit and NetBox integration tests; no lab hosts, no Molecule
 	$(BIN)/python -m pytest -m "not lab" tests
 
-lint: bootstrap  ## ruff, mypy --strict, ansible-lint (production profile)
+lint: bootstrap  ## ruff, mypy --strict, the import layers (import-linter), ansible-lint (production profile)
 	$(BIN)/ruff check .
 	$(BIN)/mypy pyctl
+	$(BIN)/lint-imports
 	@# The lint run has no inventory: a strict inventory parse (ansible.cfg) would fail its syntax check.
 	ANSIBLE_INVENTORY_UNPARSED_FAILED=false $(BIN)/ansible-lint --profile production -q \
 	    roles playbooks .config/molecule tests/integration/lab/playbooks

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from pyctl import inventory as inv_mod  # noqa: E402
 from pyctl.netbox import NetBox, settings_from_env  # noqa: E402
 from pyctl.smoke import checks  # noqa: E402
-from pyctl.smoke.runner import cluster_values  # noqa: E402
+from pyctl.smoke.run import cluster_values  # noqa: E402
 
 PY = str(REPO / ".venv" / "bin" / "python")
 CHECKS = ("--check", "time-sync", "--check", "nic-mtu", "--check", "path-mtu")
@@ -47,8 +47,7 @@ def ansible_inventory(inventory: inv_mod.Inventory, tmp: Path) -> Path:
     hostvars = listing["_meta"]["hostvars"]
     for c in inventory.clusters:
         for h in c.hosts:
-            peers = checks.probe_peers(c.hosts, h, full_mesh_max=settings.full_mesh_max_hosts,
-                                       sample=settings.sampled_peers)
+            peers = checks.probe_peers(c.hosts, h, full_mesh_max=settings.full_mesh_max_hosts)
             paths = [{"i": i, "kind": "underlay", "peer": p.name, "address": p.address,
                       "size": values[c.name].underlay_mtu} for i, p in enumerate(peers)]
             spec = base64.b64encode(json.dumps({"timeout": settings.probe_timeout_s, "paths": paths}).encode())

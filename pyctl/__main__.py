@@ -1,5 +1,5 @@
 import sys
 
-from pyctl.cli import main
+from pyctl.cli.main import main
 
 sys.exit(main())

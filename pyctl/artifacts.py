@@ -2,10 +2,10 @@
 
 Air-gapped sites take every package and binary from a local mirror named per data center (RULES.md,
 NVIDIA GPU nodes). :func:`bill_of_materials` computes the list from the inventory and the roles'
-pinned versions; :func:`check` asks the mirrors for each item. Pure but for :func:`load_role_vars`
+pinned versions; :func:`check` asks the mirrors for each item. Pure but for :func:`pyctl.config.load_role_vars`
 (reads YAML files) and :func:`http_fetch` (the real network client ``check`` is given by the CLI).
 
-Where the values come from (``role_vars``, as :func:`load_role_vars` merges them, in Ansible's order
+Where the values come from (``role_vars``, as :func:`pyctl.config.load_role_vars` merges them, in Ansible's order
 of precedence): ``roles/*/defaults/main.yml`` < ``inventories/<dc>/group_vars/all/*.yml`` <
 ``roles/*/vars/main.yml``, then per cluster the plan's ``group_vars`` (``cluster_vars``). The package
 and binary *names* are read from the roles' own vars (``_gpu_driver_branch_packages``,
@@ -50,12 +50,10 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-
-import yaml
 
 from pyctl.errors import ConfigError
 from pyctl.inventory import ROLE_CONTROL_PLANE, ROLE_ETCD, ROLE_GPU_WORKER, Inventory, group_name
@@ -63,8 +61,6 @@ from pyctl.inventory import ROLE_CONTROL_PLANE, ROLE_ETCD, ROLE_GPU_WORKER, Inve
 Kind = Literal["apt", "binary", "image"]
 KINDS: tuple[str, ...] = ("apt", "binary", "image")
 
-REPO = Path(__file__).resolve().parents[1]
-ROLES = ("preflight", "gpu_driver", "etcd", "control_plane", "calico")
 
 # Named inside _gpu_driver_packages' expression (roles/gpu_driver/vars/main.yml), which combines them
 # with the branch packages; the resolver does not evaluate combine(), so the two names are held here.
@@ -100,40 +96,6 @@ class Artifact:
 
 class ResolveError(ValueError):
     """A role value holds Jinja the tiny resolver does not evaluate."""
-
-
-# --- role variables ---------------------------------------------------------------------------------
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return doc
-
-
-def load_role_vars(dc: str, *, repo: Path = REPO, extra: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """The roles' defaults, overlaid by the DC's ``group_vars/all/*.yml`` (file name order), by ``extra``
-    (e.g. ``pyctl artifacts --vars FILE``), then by the roles' own ``vars/main.yml`` (Ansible: role vars
-    beat inventory vars)."""
-    merged: dict[str, Any] = {}
-    for role in ROLES:
-        path = repo / "roles" / role / "defaults" / "main.yml"
-        if path.is_file():
-            merged.update(_read_yaml(path))
-    site = repo / "inventories" / dc / "group_vars" / "all"
-    if site.is_dir():
-        for path in sorted([*site.glob("*.yml"), *site.glob("*.yaml")]):
-            merged.update(_read_yaml(path))
-    for doc in extra:
-        merged.update(doc)
-    for role in ROLES:
-        path = repo / "roles" / role / "vars" / "main.yml"
-        if path.is_file():
-            merged.update(_read_yaml(path))
-    return merged
 
 
 _SIMPLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -295,7 +257,7 @@ def bill_of_materials(inventory: Inventory, role_vars: Mapping[str, Any],
                       cluster_vars: Mapping[str, Mapping[str, Any]] | None = None) -> list[Artifact]:
     """Every package, binary and image the DC's mirrors must hold for a rollout of ``inventory``.
 
-    ``role_vars``: :func:`load_role_vars`. ``cluster_vars``: per Ansible group (``cluster_<name>``)
+    ``role_vars``: :func:`pyctl.config.load_role_vars`. ``cluster_vars``: per Ansible group (``cluster_<name>``)
     variables overlaid for that cluster's hosts (``pyctl.plan.group_vars(plan)``). ``needed_by``
     names ``<role>/<cluster>``. Sorted by kind, mirror, name, version. A mirror variable the DC does not
     set gives ``mirror="unset:<variable>"`` (listed; :func:`check` names it missing). Raises ConfigError

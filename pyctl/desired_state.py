@@ -30,9 +30,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pyctl.config import SSHSettings
 from pyctl.digest import InputDigest
 from pyctl.rundir import runs_root
-from pyctl.smoke.pool import ConnectError, Session, SSHPool, SSHSettings, connect
+from pyctl.smoke.pool import ConnectError, Session, SSHPool, connect
 
 PROBE_SOURCE = Path(__file__).resolve().parent / "probes" / "host_state.py"
 MANIFEST_DIR = "/var/lib/pyctl/managed"

@@ -20,9 +20,9 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from pyctl.rundir import REPO
+from pyctl.paths import REPO
 
 PARTS = ("netbox", "plan", "group_vars", "roles")
 # What the runs execute; relative to the checkout.
@@ -83,6 +83,19 @@ def compute(listing: Mapping[str, Any], plan: Any, dc: str, *, repo: Path = REPO
     })
 
 
-def of_site(site: Any) -> InputDigest:
+class SiteInputs(Protocol):
+    """What a digest reads of a :class:`pyctl.site.Site`."""
+
+    @property
+    def dc(self) -> str: ...
+
+    @property
+    def listing(self) -> dict[str, Any]: ...
+
+    @property
+    def plan(self) -> Any: ...
+
+
+def of_site(site: SiteInputs) -> InputDigest:
     """:func:`compute` for a :class:`pyctl.site.Site`."""
     return compute(site.listing, site.plan, site.dc)

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,30 +25,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pyctl.errors import ConfigError, ExitCode, PyctlError
+from pyctl import artifacts, config, desired_state, digest
+from pyctl import site as site_mod
+from pyctl.errors import CheckFailed, ConfigError, ExitCode, PyctlError
+from pyctl.paths import PLAYBOOKS
+from pyctl.phases import PHASES, Phase, roles_of
+from pyctl.plan import group_vars
 from pyctl.procs import process_running
+from pyctl.rundir import new_run_dir, runs_root, write_json
+from pyctl.runner import run_playbook
+from pyctl.smoke.render import render_terminal
+from pyctl.smoke.run import smoke
 
-
-@dataclass(frozen=True)
-class Phase:
-    name: str
-    playbook: str | None  # None: not a playbook (smoke runs pyctl's checks)
-    hosts: str  # an inventory group
-    one_batch: bool = False  # every host of the phase in one batch
-    role: str | None = None  # the role that converges the hosts: its state is recorded, drift checks it
-
-
-# The one phase table: rollout order, playbooks, batching, and (role) what drift and its records cover.
-PHASES: tuple[Phase, ...] = (
-    Phase("preflight", "preflight.yml", "all"),
-    Phase("gpu", "gpu.yml", "role_gpu_worker", role="gpu_driver"),
-    # One batch: the role changes one member at a time itself (rolling restarts behind a health gate).
-    Phase("etcd", "etcd.yml", "role_etcd", one_batch=True, role="etcd"),
-    Phase("control_plane", "control_plane.yml", "role_control_plane", role="control_plane"),
-    Phase("calico", "calico.yml", "role_gpu_worker", role="calico"),
-    Phase("smoke", None, "all", one_batch=True),
-)
-ROLE_PHASES: tuple[Phase, ...] = tuple(p for p in PHASES if p.role)
 DEFAULT_BATCHES = "1,10%,25%,100%"
 
 
@@ -232,3 +221,131 @@ def execute(state: RolloutState, state_path: Path, run_batch: RunBatch, *, max_f
 
 def _names(hosts: Sequence[str], most: int = 4) -> str:
     return ", ".join(hosts[:most]) + (f" … (+{len(hosts) - most})" if len(hosts) > most else "")
+
+
+# --- the engine `pyctl rollout` and `pyctl reapply` share ---------------------------------------------
+
+Say = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def phase_hosts(site: site_mod.Site, names: Sequence[str] | None, wanted: set[str] | None
+                ) -> list[tuple[Phase, list[str]]]:
+    """The phases (``names``, or all) with their hosts (less those outside ``wanted``); phases without
+    hosts are left out."""
+    out = []
+    for ph in PHASES:
+        if names and ph.name not in names:
+            continue
+        hosts = [h for h in site.group_hosts(ph.hosts) if wanted is None or h in wanted]
+        if hosts:
+            out.append((ph, hosts))
+    return out
+
+
+def changed_only(site: site_mod.Site, phase_hosts: list[tuple[Phase, list[str]]], *, say: Say = _stderr
+                 ) -> list[tuple[Phase, list[str]]]:
+    """The phases' hosts less those a role's record vouches for (that role's phase), and less the hosts
+    every role of which is vouched for (preflight too). The smoke phase keeps every host."""
+    hosts = sorted({h for _, hs in phase_hosts for h in hs})
+    roles = roles_of(site, hosts)
+    addresses = {h.name: h.address for h in site.inventory.hosts}
+    verdicts = desired_state.assess(site.dc, roles, addresses, digest.of_site(site),
+                                    config.load_ssh_settings(site.dc))
+    converged = {h for h in hosts if roles[h] and set(verdicts[h].verified) == set(roles[h])}
+    out = []
+    for ph, hs in phase_hosts:
+        if ph.role:
+            keep = [h for h in hs if ph.role not in verdicts[h].verified]
+        elif ph.playbook is not None:
+            keep = [h for h in hs if h not in converged]
+        else:
+            keep = hs
+        if keep:
+            out.append((ph, keep))
+    say(f"--changed-only: {len(converged)} of {len(hosts)} hosts match their records in every role; "
+        f"{sum(len(hs) for _, hs in phase_hosts) - sum(len(hs) for _, hs in out)} host-phases left out")
+    return out
+
+
+def run_batches(site: site_mod.Site, state: RolloutState, state_path: Path, verb: str, *, max_fail: int,
+                before_preflight: Callable[[], None] | None = None, tags: Sequence[str] | None = None,
+                say: Say = _stderr) -> tuple[ExitCode, Path]:
+    """Take the DC's lock, write the run's inventory (hosts, site and plan group_vars) and run every
+    unfinished batch of ``state``. ``before_preflight`` runs first when the preflight phase has work."""
+    by_name = {ph.name: ph for ph in PHASES}
+    for ps in state.phases:  # before the lock: a missing playbook writes nothing
+        book = by_name[ps.name].playbook
+        if book is not None and not (PLAYBOOKS / book).exists():
+            raise ConfigError(f"phase {ps.name}: playbook not found: playbooks/{book}")
+    plan = site.require_plan()
+    lock = DcLock(runs_root() / site.dc / "rollout.lock", warn=lambda m: say(f"pyctl: warning: {m}"))
+    with lock:
+        run_dir = new_run_dir(site.dc, verb)
+        write_json(run_dir / "plan.json", plan.to_dict())
+        inv_dir = site_mod.write_inventory_dir(site, run_dir / "inventory")
+        if before_preflight and any(ps.name == "preflight" and not ps.done for ps in state.phases):
+            before_preflight()
+
+        inputs = digest.of_site(site)
+
+        def run_batch(phase: Phase, hosts: list[str]) -> BatchResult:
+            if phase.playbook is None:
+                return smoke_batch(site, hosts, say=say)
+            result = run_playbook(phase.playbook, inventory=inv_dir, dc=site.dc, verb=f"{verb}-{phase.name}",
+                                  limit=hosts, tags=tags, forks=min(len(hosts), 50) or 1)
+            reasons = {h: f"{r.failures[0].task}: {r.failures[0].message}"
+                       for h, r in result.hosts.items() if r.failures}
+            converged = [h for h in hosts if h not in set(result.failed_hosts) | set(result.unreachable_hosts)]
+            if phase.role and not tags and not result.canceled and converged:
+                record_states(site, phase.role, converged, inputs, say=say)
+            return BatchResult(failed=result.failed_hosts, unreachable=result.unreachable_hosts,
+                               canceled=result.canceled, run_dir=str(result.run_dir), reasons=reasons)
+
+        code = execute(state, state_path, run_batch, max_fail=max_fail, say=say)
+    write_json(run_dir / "state.json", state.to_dict())
+    return code, run_dir
+
+
+def record_states(site: site_mod.Site, role: str, hosts: list[str], inputs: digest.InputDigest, *,
+                  say: Say = _stderr) -> None:
+    """Keep what ``role`` manages on the hosts it just converged as their record (the drift fast path);
+    a host that cannot be recorded is named and takes drift's full check."""
+    try:
+        ssh = config.load_ssh_settings(site.dc)
+    except ConfigError as exc:
+        say(f"pyctl: warning: {role}: no state recorded ({exc}); drift checks these hosts in full")
+        return
+    addresses = {h.name: h.address for h in site.inventory.hosts}
+    probes = desired_state.probe({h: addresses[h] for h in hosts}, ssh)
+    for warning in desired_state.record(site.dc, probes, [role], inputs):
+        say(f"pyctl: warning: {warning}")
+
+
+def check_artifacts(site: site_mod.Site, *, say: Say = _stderr) -> None:
+    """The rollout's first step: the DC's mirrors hold every artifact (`pyctl artifacts DC --check`)."""
+    items = artifacts.bill_of_materials(site.inventory, config.load_role_vars(site.dc),
+                                        group_vars(site.require_plan()))
+    say(f"preflight: checking {len(items)} artifacts on the mirrors of {site.dc}")
+    missing = artifacts.check(items, artifacts.http_fetch(30.0))
+    if missing:
+        raise CheckFailed(f"{len(missing)} of {len(items)} artifacts are missing from the mirrors of {site.dc}; "
+                          f"no host was touched (`pyctl artifacts {site.dc} --check` lists them)", problems=missing)
+
+
+def smoke_batch(site: site_mod.Site, hosts: list[str], *, say: Say = _stderr) -> BatchResult:
+    """The rollout's last phase: pyctl's smoke checks on every host; a host fails on a failed check."""
+    report, html = smoke(site.dc, site.inventory, site.require_plan())
+    say(render_terminal(report))
+    say(f"smoke HTML report: {html}")
+    wanted = set(hosts)
+    unreachable = sorted(h for h in report.unreachable if h in wanted)
+    reasons: dict[str, str] = {}
+    for host, outcome in report.failures():
+        if host.name in wanted and host.name not in unreachable:
+            reasons.setdefault(host.name, f"{outcome.check}: {outcome.detail}")
+    return BatchResult(failed=sorted(reasons), unreachable=unreachable, canceled=False,
+                       run_dir=str(report.run_dir), reasons=reasons)

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from pyctl.errors import ConfigError
+from pyctl.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 # NetBox slugs and verbs: lower case, no path separators, short enough for a file name.
 _SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 

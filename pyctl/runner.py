@@ -31,9 +31,9 @@ from typing import Any
 from ansible_runner import Runner, RunnerConfig
 
 from pyctl.errors import ConfigError, ExitCode
+from pyctl.paths import REPO
 from pyctl.rundir import new_run_dir
 
-REPO = Path(__file__).resolve().parents[1]
 ANSIBLE_CFG = REPO / "ansible.cfg"
 PLAYBOOKS_DIR = REPO / "playbooks"
 

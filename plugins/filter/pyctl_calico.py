@@ -1,4 +1,4 @@
-"""Ansible filters over pyctl.calico: the Calico resources pyctl renders and validates, for the calico role.
+"""Ansible filters over pyctl.plan.calico: the Calico resources pyctl renders and validates, for the calico role.
 
 Each filter has its own DOCUMENTATION / EXAMPLES / RETURN in ``FILTER_DOCS``; the module-level strings
 describe the file. Bad input raises AnsibleFilterError with pyctl's message.
@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from pyctl import calico
     from pyctl.ansible_filters import as_filter
+    from pyctl.plan import calico, mtu
 except ImportError:  # run from a checkout without pyctl installed: the package sits two levels up
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from pyctl import calico
     from pyctl.ansible_filters import as_filter
+    from pyctl.plan import calico, mtu
 
 DOCUMENTATION = r"""
 name: pyctl_calico
@@ -25,7 +25,7 @@ short_description: Calico resources from the pyctl plan (render, validate agains
 version_added: "0.1.0"
 author: pyctl maintainers
 description:
-  - Exposes C(pyctl.calico) as Jinja2 filters. Each filter is documented in C(FILTER_DOCS) of this file.
+  - Exposes C(pyctl.plan.calico) as Jinja2 filters. Each filter is documented in C(FILTER_DOCS) of this file.
 requirements:
   - the pyctl Python package (importable, or this file inside a pyctl checkout)
   - jsonschema >= 4, PyYAML, netaddr
@@ -100,8 +100,8 @@ options:
     elements: dict
     required: true
   crd_dir:
-    description: Directory of CRD files; empty for $PYCTL_CALICO_CRD_DIR, else ../shared/calico-crds beside
-      the repository.
+    description: Directory of CRD files; empty for $PYCTL_CALICO_CRD_DIR, else the CRDs pyctl carries
+      (pyctl/data/calico-crds).
     type: str
     default: ""
 """,
@@ -254,8 +254,8 @@ def pyctl_calico_lab_overlay_addresses(hosts: Sequence[str], pool_cidr: str, blo
 
 
 def pyctl_calico_probe_peers(hosts: Sequence[str], host: str,
-                             full_mesh_max: int = calico.FULL_MESH_MAX_HOSTS) -> list[str]:
-    return calico.probe_peers([str(h) for h in hosts], str(host), int(full_mesh_max))
+                             full_mesh_max: int = mtu.FULL_MESH_MAX_HOSTS) -> list[str]:
+    return mtu.probe_peers([str(h) for h in hosts], str(host), int(full_mesh_max))
 
 
 FILTERS: dict[str, Callable[..., Any]] = {
@@ -266,7 +266,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
 
 
 class FilterModule:
-    """pyctl.calico as Jinja2 filters."""
+    """pyctl.plan.calico as Jinja2 filters."""
 
     def filters(self) -> dict[str, Callable[..., Any]]:
         return {name: as_filter(f) for name, f in FILTERS.items()}

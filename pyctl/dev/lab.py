@@ -41,6 +41,7 @@ from typing import Any
 
 from pyctl.dev import lab_names
 from pyctl.errors import ExitCode, PyctlError
+from pyctl.paths import REPO
 
 # Where the lab's hosts are and what marks them, as the lab's callers read them.
 Lab = lab_names.Lab
@@ -50,7 +51,6 @@ SUBNET = lab_names.SUBNET
 POD_SUBNET = lab_names.POD_SUBNET
 GATEWAY = lab_names.GATEWAY
 
-REPO = Path(__file__).resolve().parents[2]
 # The lab key and the known_hosts of every lab this checkout runs (what inventories/lab/group_vars name);
 # each lab's own part of it and its inventory under labs/<name>/.
 STATE_DIR = REPO / ".dev" / "lab"

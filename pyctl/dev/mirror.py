@@ -35,7 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+from pyctl.paths import REPO
+
 MIRROR_ROOT = Path(os.environ.get("PYCTL_DEV_MIRROR", "/var/lib/pyctl-dev/mirror"))
 DEFAULT_PORT = 18088
 LOOPBACK = "127.0.0.1"

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pyctl.paths import REPO as REPO_ROOT
 from pyctl.procs import process_running
 
 NETBOX_VERSION = "4.7.3"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 LOADER = Path(__file__).with_name("netbox_loader.py")
 ADMIN_USER = "admin"
 

@@ -1,12 +1,14 @@
-"""Overlay MTU: underlay MTU from the pod-traffic NICs, veth/tunnel MTU, FelixConfiguration switches.
+"""Overlay MTU: underlay MTU from the pod-traffic NICs, veth/tunnel MTU, FelixConfiguration switches, and
+which peers a path-MTU probe reaches.
 
 Source for every number here: Calico docs, networking/configuring/mtu (summarised in RULES.md).
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 SOURCE = "Calico docs: networking/configuring/mtu"
@@ -167,3 +169,30 @@ def plan_mtu(nic_mtus: Mapping[str, int], encapsulations: Iterable[str], familie
                               f"({'RFC 8200' if f == 'ipv6' else 'RFC 791'})")
     return MtuPlan(underlay_mtu=under, veth_mtu=veth, tunnel_mtu=veth if per else None, overheads=per,
                    felix=felix_encapsulation(encs, fams), findings=findings, violations=violations)
+
+
+# --- path MTU: which peers each host probes -----------------------------------------------------------
+
+# Full mesh up to this many hosts: N x (N - 1) probes, each ~1 ms when the path is good, 2 x 31 per host
+# (underlay and overlay) at 32. Above it, each host probes the hosts 1, 2, 4, ... places after it in the sorted
+# ring: log2(N) peers each, every host probed as often as it probes, and (names sorting by rack) the far
+# offsets cross racks and spine paths, where a short uplink (RULES.md: 1472) hides. 3,000 hosts: 12 peers.
+FULL_MESH_MAX_HOSTS = 32
+
+
+def probe_peers(hosts: Sequence[str], host: str, full_mesh_max: int = FULL_MESH_MAX_HOSTS, *,
+                racks: Mapping[str, str | None] | None = None) -> list[str]:
+    """The peers ``host`` sends full-size don't-fragment probes to: all others up to ``full_mesh_max`` hosts,
+    else its ring successors at offsets 1, 2, 4, ... (deterministic, so a failure reproduces). The ring is
+    the hosts sorted by rack (``racks``: host -> rack, where known), then by name: the near offsets stay on
+    the top-of-rack switch, the far ones cross racks and spine paths. The one peer rule: the smoke check
+    (pyctl.smoke.checks.path_mtu) and the calico role's probe (filter pyctl_calico_probe_peers) both use it."""
+    names = sorted(set(hosts), key=lambda n: ((racks or {}).get(n) or "", n))
+    if host not in names:
+        raise ValueError(f"{host} is not one of the {len(names)} hosts")
+    i = names.index(host)
+    n = len(names)
+    if n <= full_mesh_max:
+        return [names[(i + k) % n] for k in range(1, n)]
+    offsets = [2 ** k for k in range(math.ceil(math.log2(n)))]
+    return list(dict.fromkeys(names[(i + o) % n] for o in offsets if o % n))

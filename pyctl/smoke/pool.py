@@ -16,53 +16,15 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol, TypeVar
 
 import paramiko
-import yaml
 
+from pyctl.config import SSHSettings
 from pyctl.errors import ConfigError
-from pyctl.rundir import REPO
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-SSH_KEYS = ("pyctl_ssh_user", "pyctl_ssh_key_file", "pyctl_known_hosts_file")
-
-
-@dataclass(frozen=True)
-class SSHSettings:
-    user: str
-    key_file: Path
-    known_hosts: Path
-    port: int = 22
-    connect_timeout: float = 10.0  # seconds for TCP connect + SSH handshake + auth, per host
-    command_timeout: float = 30.0  # seconds one command may run
-
-
-def load_ssh_settings(dc: str, repo: Path = REPO, *, connect_timeout: float = 10.0,
-                      command_timeout: float = 30.0) -> SSHSettings:
-    """The SSH settings of ``dc`` from its group_vars (ConfigError naming the file when incomplete)."""
-    path = repo / "inventories" / dc / "group_vars" / "all" / "connection.yml"
-    if not path.exists():
-        raise ConfigError(f"no SSH settings for {dc}: {path} is missing (keys: {', '.join(SSH_KEYS)})")
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    missing = [k for k in SSH_KEYS if not isinstance(doc.get(k), str) or not doc.get(k)]
-    if missing:
-        raise ConfigError(f"{path}: missing {', '.join(missing)} (pyctl smoke reads {', '.join(SSH_KEYS)})")
-    key_file, known_hosts = (Path(doc[k]) if Path(doc[k]).is_absolute() else repo / doc[k]
-                             for k in ("pyctl_ssh_key_file", "pyctl_known_hosts_file"))
-    for what, p in (("pyctl_ssh_key_file", key_file), ("pyctl_known_hosts_file", known_hosts)):
-        if not p.is_file():
-            raise ConfigError(f"{path}: {what} {p} does not exist")
-    return SSHSettings(user=doc["pyctl_ssh_user"], key_file=key_file, known_hosts=known_hosts,
-                       port=int(doc.get("pyctl_ssh_port", 22)), connect_timeout=connect_timeout,
-                       command_timeout=command_timeout)
-
 
 @dataclass(frozen=True)
 class CommandResult:

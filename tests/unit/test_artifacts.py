@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pyctl import artifacts, artifacts_cli
+from pyctl import artifacts, config
 from pyctl.artifacts import Artifact, bill_of_materials, check, resolve
+from pyctl.cli import artifacts as artifacts_cli
 from pyctl.errors import ConfigError
 from pyctl.inventory import DEVICE_CUSTOM_FIELDS, DeviceRecord, InterfaceRecord, Inventory, SiteRecords, build
 
@@ -44,7 +45,7 @@ def site(*devices: DeviceRecord) -> SiteRecords:
 
 def role_vars(**overrides: Any) -> dict[str, Any]:
     """The roles' real defaults and vars, with a DC's mirror settings (as inventories/<dc>/group_vars/all)."""
-    return artifacts.load_role_vars("no-such-dc", extra=[{
+    return config.load_role_vars("no-such-dc", extra=[{
         "gpu_driver_mirror_url": NV + "/",
         "control_plane_artifact_mirror_url": K8S,
         "control_plane_artifact_checksums": {"v1.31.4": {
@@ -160,7 +161,7 @@ def test_cluster_vars_from_the_plan_apply_per_cluster() -> None:
 
 
 def test_unset_mirrors_are_listed_and_named_missing() -> None:
-    rv = artifacts.load_role_vars("no-such-dc")
+    rv = config.load_role_vars("no-such-dc")
     items = bill_of_materials(full_site(), rv)
     driver = by_name(items)["nvidia-driver-550"]
     assert driver.mirror == "unset:gpu_driver_mirror_url"

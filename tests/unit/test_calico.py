@@ -1,6 +1,6 @@
-"""pyctl.calico and its filter plugin: Calico resources rendered from a real plan (compute_plan + group_vars of a
-hand-built inventory), validated against the upstream CRD schemas in ../shared/calico-crds, block-size changes
-refused, and the helpers behind the calico role's proof on the wire."""
+"""pyctl.plan.calico and its filter plugin: Calico resources rendered from a real plan (compute_plan + group_vars of a
+hand-built inventory), validated against the upstream CRD schemas the package carries (pyctl/data/calico-crds),
+block-size changes refused, and the helpers behind the calico role's proof on the wire."""
 
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
-from pyctl import calico
 from pyctl.inventory import Cluster, Gpu, Host, Inventory, Prefix
-from pyctl.plan import PlanSettings, compute_plan, group_vars
+from pyctl.plan import PlanSettings, calico, compute_plan, group_vars, mtu
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "plugins" / "filter" / "pyctl_calico.py"
@@ -202,9 +201,12 @@ def test_crd_dir_comes_from_the_environment(monkeypatch, tmp_path, plan_vars):
         calico.validate(calico.render_resources(plan_vars))
 
 
-def test_default_crd_dir_is_shared_beside_the_repository(monkeypatch):
+def test_default_crd_dir_is_the_package_data(monkeypatch):
     monkeypatch.delenv(calico.CRD_DIR_ENV, raising=False)
-    assert calico.default_crd_dir() == REPO.parent / "shared" / "calico-crds"
+    assert calico.default_crd_dir() == REPO / "pyctl" / "data" / "calico-crds"
+    assert sorted(p.name for p in calico.default_crd_dir().glob("*.yaml")) == [
+        "crd.projectcalico.org_felixconfigurations.yaml", "crd.projectcalico.org_ipamconfigs.yaml",
+        "crd.projectcalico.org_ippools.yaml", "operator.tigera.io_installations.yaml"]
 
 
 # --- block size ----------------------------------------------------------------------------------------
@@ -242,20 +244,20 @@ def test_lab_overlay_address_is_the_first_host_of_each_nodes_block():
 
 
 def test_probe_peers_full_mesh_up_to_the_limit():
-    hosts = [f"h{i:02d}" for i in range(calico.FULL_MESH_MAX_HOSTS)]
-    assert calico.probe_peers(hosts, "h05") == [h for h in hosts[6:] + hosts[:5]]
+    hosts = [f"h{i:02d}" for i in range(mtu.FULL_MESH_MAX_HOSTS)]
+    assert mtu.probe_peers(hosts, "h05") == [h for h in hosts[6:] + hosts[:5]]
     with pytest.raises(ValueError, match="x is not one of the 32 hosts"):
-        calico.probe_peers(hosts, "x")
+        mtu.probe_peers(hosts, "x")
 
 
 def test_probe_peers_sample_above_the_limit_is_balanced_and_logarithmic():
     hosts = [f"h{i:04d}" for i in range(3000)]
-    assert len(calico.probe_peers(hosts, "h0000")) == 12  # ceil(log2(3000))
+    assert len(mtu.probe_peers(hosts, "h0000")) == 12  # ceil(log2(3000))
     small = [f"h{i:03d}" for i in range(100)]
-    probed = Counter(p for h in small for p in calico.probe_peers(small, h))
+    probed = Counter(p for h in small for p in mtu.probe_peers(small, h))
     # Offsets 1..64: every host probes 7 peers and is probed by 7.
     assert set(probed.values()) == {7}
-    assert all(len(calico.probe_peers(small, h)) == 7 for h in small)
+    assert all(len(mtu.probe_peers(small, h)) == 7 for h in small)
 
 
 def test_molecule_scenario_uses_the_values_the_plan_computes():
@@ -317,6 +319,8 @@ def test_filters_render_and_validate_like_pyctl(plan_vars, crd_dir):
     assert FILTERS["pyctl_calico_validate"](resources, str(crd_dir)) == []
     assert FILTERS["pyctl_calico_block_size_problems"](resources, resources) == []
     assert FILTERS["pyctl_calico_probe_peers"](["a", "b", "c"], "b") == ["c", "a"]
+    hosts = [f"h{i:03d}" for i in range(100)]  # the filter is the one peer rule, as the smoke check is
+    assert FILTERS["pyctl_calico_probe_peers"](hosts, "h007", 10) == mtu.probe_peers(hosts, "h007", 10)
 
 
 def test_filter_errors_are_ansible_filter_errors(plan_vars):

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from pyctl import desired_state, digest, drift
+from pyctl import desired_state, digest, phases
+from pyctl.drift import collect as drift_collect
+from pyctl.drift import report as drift_report
 from pyctl.probes import host_state
 from pyctl.smoke.pool import CommandResult, ConnectError, SSHSettings
 from tests.unit.test_drift import lab_site
@@ -261,17 +263,17 @@ def test_unreachable_hosts_and_failing_programs_are_never_verified(tmp_path: Pat
 
 def test_check_mode_runs_only_where_a_record_cannot_vouch_and_etcd_with_its_peers() -> None:
     s = lab_site()
-    roles = drift.roles_of(s, s.hosts)
+    roles = phases.roles_of(s, s.hosts)
     assert roles == {"cp1": ["control_plane"], "e1": ["etcd"], "e2": ["etcd"], "e3": ["etcd"],
                      "w1": ["gpu_driver", "calico"], "w2": ["gpu_driver", "calico"]}
-    assert drift.check_plan(s, roles, None) == {"gpu.yml": ["w1", "w2"], "etcd.yml": ["e1", "e2", "e3"],
+    assert drift_collect.check_plan(s, roles, None) == {"gpu.yml": ["w1", "w2"], "etcd.yml": ["e1", "e2", "e3"],
                                                 "control_plane.yml": ["cp1"], "calico.yml": ["w1", "w2"]}
     verdicts = {h: desired_state.Verdict(h, verified=list(r)) for h, r in roles.items()}
-    assert drift.check_plan(s, roles, verdicts) == {}
+    assert drift_collect.check_plan(s, roles, verdicts) == {}
     verdicts["w2"] = desired_state.Verdict("w2", verified=["gpu_driver"], unusable={"calico": "no record"})
     verdicts["e2"] = desired_state.Verdict("e2", differs={"etcd": []})
     verdicts["w1"] = desired_state.Verdict("w1", unreachable="down")
-    assert drift.check_plan(s, roles, verdicts) == {"etcd.yml": ["e1", "e2", "e3"], "calico.yml": ["w2"]}
+    assert drift_collect.check_plan(s, roles, verdicts) == {"etcd.yml": ["e1", "e2", "e3"], "calico.yml": ["w2"]}
 
 
 def test_what_the_records_found_is_never_dropped() -> None:
@@ -279,12 +281,12 @@ def test_what_the_records_found_is_never_dropped() -> None:
                                          kind="config")
     mtu = desired_state.Difference("calico", "mtu", "eth1", 9000, 1400, kind="other")
     extra = desired_state.Difference("etcd", "dirs", "/etc/etcd/x", None, {"type": "file"}, kind="not-managed")
-    hosts = [drift.HostDrift("w1", "c", "r1", "gpu-worker",
-                             changes=[drift.RoleDrift("gpu", "gpu_driver", "Blacklist", "config", "--- /etc/a.conf")]),
-             drift.HostDrift("e1", "m", "r1", "etcd")]
+    blacklist = drift_report.RoleDrift("gpu", "gpu_driver", "Blacklist", "config", "--- /etc/a.conf")
+    hosts = [drift_report.HostDrift("w1", "c", "r1", "gpu-worker", changes=[blacklist]),
+             drift_report.HostDrift("e1", "m", "r1", "etcd")]
     verdicts = {"w1": desired_state.Verdict("w1", differs={"gpu_driver": [file_diff], "calico": [mtu]}),
                 "e1": desired_state.Verdict("e1", differs={"etcd": [extra]})}
-    drift.add_record_findings(hosts, verdicts)
+    drift_collect.add_record_findings(hosts, verdicts)
     # the file's change was shown by check mode (its diff names it); the MTU was not: it is added
     assert [(c.role, c.task, c.kind) for c in hosts[0].changes] == [
         ("gpu_driver", "Blacklist", "config"), ("calico", "(recorded state) mtu: eth1", "other")]
@@ -293,7 +295,7 @@ def test_what_the_records_found_is_never_dropped() -> None:
     assert [(c.kind, c.task) for c in hosts[1].changes] == [("not-managed", "(recorded state) dirs: /etc/etcd/x")]
     assert hosts[1].status == "drifted"
     assert hosts[1].phases == []  # reapply cannot remove what no role manages
-    assert drift.DriftReport("dc9", "t", 1.0, hosts).by_kind() == {"config": ["w1"], "other": ["w1"],
+    assert drift_report.DriftReport("dc9", "t", 1.0, hosts).by_kind() == {"config": ["w1"], "other": ["w1"],
                                                                      "not-managed": ["e1"]}
 
 
@@ -303,8 +305,7 @@ def test_the_program_source_is_what_the_package_ships() -> None:
 
 
 def test_changed_only_leaves_out_what_the_records_vouch_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pyctl import rollout, rollout_cli
-    from pyctl.smoke import pool
+    from pyctl import config, rollout
 
     s = lab_site()
     seen: dict[str, Any] = {}
@@ -318,9 +319,9 @@ def test_changed_only_leaves_out_what_the_records_vouch_for(monkeypatch: pytest.
         return out
 
     monkeypatch.setattr(desired_state, "assess", assess)
-    monkeypatch.setattr(pool, "load_ssh_settings", lambda dc: SSH)
-    phase_hosts = [(ph, s.group_hosts(ph.hosts)) for ph in rollout.PHASES]
-    kept = rollout_cli.changed_only(s, phase_hosts)
+    monkeypatch.setattr(config, "load_ssh_settings", lambda dc: SSH)
+    phase_hosts = [(ph, s.group_hosts(ph.hosts)) for ph in phases.PHASES]
+    kept = rollout.changed_only(s, phase_hosts)
     assert seen["roles"]["w1"] == ["gpu_driver", "calico"]
     assert [(ph.name, hosts) for ph, hosts in kept] == [
         ("preflight", ["e3", "w2"]), ("etcd", ["e3"]), ("calico", ["w2"]),

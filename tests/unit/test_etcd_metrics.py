@@ -104,3 +104,49 @@ def test_filter_plugin_exposes_the_same_functions() -> None:
 
     with pytest.raises(AnsibleFilterError, match="no etcd_disk"):
         filters["pyctl_etcd_disk_latency"]("nothing 1\n")
+
+
+# --- the limits' one home ---------------------------------------------------------------------------------
+
+def test_the_etcd_roles_copy_of_the_disk_limits_agrees_with_pyctl() -> None:
+    import yaml
+
+    from pyctl.paths import REPO
+
+    defaults = yaml.safe_load((REPO / "roles" / "etcd" / "defaults" / "main.yml").read_text())
+    assert defaults["etcd_perf_wal_fsync_p99_max_ms"] == em.WAL_FSYNC_P99_MAX_MS
+    assert defaults["etcd_perf_backend_commit_p99_max_ms"] == em.BACKEND_COMMIT_P99_MAX_MS
+
+
+def test_the_smoke_check_takes_the_limits_from_etcd_metrics() -> None:
+    from pyctl.smoke.checks import SmokeSettings
+
+    s = SmokeSettings()
+    assert (s.etcd_wal_fsync_p99_max_ms, s.etcd_backend_commit_p99_max_ms) == (
+        em.WAL_FSYNC_P99_MAX_MS, em.BACKEND_COMMIT_P99_MAX_MS)
+
+
+def test_a_site_widens_the_limits_once_for_the_role_and_the_smoke_check() -> None:
+    from pyctl import config
+    from pyctl.smoke.run import smoke_settings
+
+    role_vars = config.load_role_vars("lab")
+    s = smoke_settings("lab")
+    assert (s.etcd_wal_fsync_p99_max_ms, s.etcd_backend_commit_p99_max_ms) == (
+        role_vars["etcd_perf_wal_fsync_p99_max_ms"], role_vars["etcd_perf_backend_commit_p99_max_ms"])
+    assert s.etcd_wal_fsync_p99_max_ms > em.WAL_FSYNC_P99_MAX_MS  # the lab's disk is not etcd-grade
+    dc2 = smoke_settings("dc2")
+    assert (dc2.etcd_wal_fsync_p99_max_ms, dc2.etcd_backend_commit_p99_max_ms) == (
+        em.WAL_FSYNC_P99_MAX_MS, em.BACKEND_COMMIT_P99_MAX_MS)
+
+
+def test_pyctl_smoke_still_overrides_the_role_vars(tmp_path) -> None:
+    from pyctl.smoke.run import smoke_settings
+
+    base = tmp_path / "inventories" / "x" / "group_vars" / "all"
+    base.mkdir(parents=True)
+    (base / "a.yml").write_text("etcd_perf_wal_fsync_p99_max_ms: 50\ngpu_driver_version: '550'\n")
+    (base / "b.yml").write_text("pyctl_smoke:\n  etcd_wal_fsync_p99_max_ms: 40\n")
+    s = smoke_settings("x", tmp_path)
+    assert s.etcd_wal_fsync_p99_max_ms == 40
+    assert s.gpu_driver_version == "550"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pyctl.report import render_html, render_terminal
-from pyctl.smoke.runner import HostReport, Outcome, SmokeReport
+from pyctl.smoke.render import render_html, render_terminal
+from pyctl.smoke.report import HostReport, Outcome, SmokeReport
 
 VOID = {"meta", "br", "hr", "img", "input", "link"}
 
@@ -66,6 +66,16 @@ def test_html_is_well_formed_and_self_contained() -> None:
     assert p.stack == []
     assert p.external == []  # no scripts, stylesheets or images from elsewhere
     assert "<style>" in html
+
+
+def test_html_has_the_page_shell_drift_shares() -> None:
+    from pyctl import html_page
+    from pyctl.smoke import render
+
+    html = render_html(report())
+    assert html.startswith("\n".join(html_page.head(f"pyctl smoke {report().dc}", render.CSS)))
+    assert html_page.BASE_CSS in html
+    assert html.rstrip().endswith(html_page.END)
 
 
 def test_html_failures_first_with_remedy_and_escaped() -> None:

@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 
 from pyctl.errors import ConfigError, ExitCode
+from pyctl.phases import PHASES, Phase
 from pyctl.rollout import (
-    PHASES,
     BatchResult,
     DcLock,
     LockError,
-    Phase,
     RolloutState,
     batches,
     execute,

@@ -14,7 +14,7 @@ import pytest
 from pyctl.inventory import Cluster, Gpu, Host, Inventory
 from pyctl.smoke import checks as C
 from pyctl.smoke.pool import CommandResult, CommandTimeout, ConnectError, SSHSettings
-from pyctl.smoke.runner import run_smoke
+from pyctl.smoke.run import run_smoke
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -241,15 +241,19 @@ def test_probe_peers_all_pairs_up_to_ten() -> None:
     assert [p.name for p in C.probe_peers(hs, hs[0])] == [h.name for h in hs[1:]]
 
 
-def test_probe_peers_sample_above_ten_is_deterministic_and_covers_rack_neighbours() -> None:
+def test_probe_peers_above_the_limit_is_the_plans_ring_over_the_racks() -> None:
+    from pyctl.plan import mtu
+
     hs = hosts(40, racks=4)
-    peers = C.probe_peers(hs, hs[4])
-    assert peers == C.probe_peers(hs, hs[4])
-    same_rack = [p for p in peers if p.rack == hs[4].rack]
-    assert {p.name for p in same_rack} == {"h000", "h008"}
-    assert len([p for p in peers if p.rack != hs[4].rack]) == 3
-    inbound = sum(1 for h in hs for p in C.probe_peers(hs, h) if p.name == hs[4].name)
-    assert inbound >= 2
+    peers = C.probe_peers(hs, hs[4], full_mesh_max=10)
+    assert [p.name for p in peers] == mtu.probe_peers([h.name for h in hs], hs[4].name, 10,
+                                                      racks={h.name: h.rack for h in hs})
+    assert peers == C.probe_peers(hs, hs[4], full_mesh_max=10)  # deterministic: a failure reproduces
+    assert len(peers) == 6  # offsets 1, 2, 4, 8, 16, 32 of 40
+    assert peers[0].name == "h008"  # the next host of its rack: the top-of-rack path
+    assert {p.rack for p in peers} - {hs[4].rack}  # and paths across racks
+    inbound = sum(1 for h in hs for p in C.probe_peers(hs, h, full_mesh_max=10) if p.name == hs[4].name)
+    assert inbound == len(peers)  # probed as often as it probes
 
 
 def test_path_mtu_reports_the_dropped_pair() -> None:

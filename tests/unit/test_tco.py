@@ -16,7 +16,7 @@ import yaml
 
 from pyctl.errors import ConfigError, ExitCode
 from pyctl.inventory import Cluster, Gpu, Host, Inventory
-from pyctl.plan.tco import (
+from pyctl.tco import (
     ASSUMPTION,
     DEFAULT_HARDWARE,
     SECONDS_PER_MONTH,
@@ -133,7 +133,7 @@ def test_break_even_never_when_the_cloud_costs_less_than_the_opex(hand: Assumpti
     assert r.to_dict()["breaks_even"] is False
     assert "break-even: never — self-hosted opex $15,587/month is not below the cloud's $1,578/month" in render_text(r)
     # Equal costs never break even either (no saving to pay the capex back).
-    from pyctl.plan.tco import _break_even
+    from pyctl.tco.model import _break_even
 
     assert _break_even(100.0, 50.0, 50.0) is None
     assert _break_even(0.0, 60.0, 50.0) == 0.0

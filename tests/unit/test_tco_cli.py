@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from pyctl.cli.tco import add_parser, handler, run
 from pyctl.errors import InventoryError
 from pyctl.inventory import Cluster, Gpu, Host, Inventory
-from pyctl.tco_cli import add_parser, handler, run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -225,7 +225,7 @@ def test_help_names_the_defaults_and_the_sources(capsys: pytest.CaptureFixture[s
 def test_handler_reads_each_dc_with_the_same_netbox_flags(capsys: pytest.CaptureFixture[str]) -> None:
     seen: list[tuple[str, str | None]] = []
 
-    def load_inventory_args(args: argparse.Namespace) -> Inventory:  # as pyctl.cli.load_inventory(args)
+    def load_inventory_args(args: argparse.Namespace) -> Inventory:  # as pyctl.cli.common.load_inventory(args)
         seen.append((args.dc, args.netbox_url))
         return SITES[args.dc]
 

@@ -9,22 +9,21 @@ Resources (both install methods get FelixConfiguration and IPAMConfig):
              creates the IPPools from it, so no IPPool is rendered.
   manifest   ``IPPool`` (crd.projectcalico.org/v1) per family, and the ``calico-config`` ConfigMap's ``veth_mtu``
              (calico-node reads the veth and tunnel MTUs from it).
-The kinds are the CRD kinds whose schemas ship in ``../shared/calico-crds`` (the crd.projectcalico.org group
+The kinds are the CRD kinds whose schemas ship in ``pyctl/data/calico-crds`` (the crd.projectcalico.org group
 names the IPAM resource ``IPAMConfig``; calicoctl's projectcalico.org/v3 calls it ``IPAMConfiguration``).
 
 :func:`validate` checks each resource against the ``openAPIV3Schema`` of its CRD with ``jsonschema``, with
 unknown fields reported (the API server's strict field validation would reject them) and with the CRDs'
 CEL rules (``x-kubernetes-validations``) that jsonschema cannot evaluate re-stated for the fields pyctl sets.
 
-The lab overlay helpers (:func:`lab_overlay_addresses`, :func:`probe_peers`) serve the calico role's proof
-on the wire; the role reaches all of this through ``plugins/filter/pyctl_calico.py``.
+The lab overlay helper (:func:`lab_overlay_addresses`; the probes' peers are :func:`pyctl.plan.mtu.probe_peers`)
+serves the calico role's proof on the wire; the role reaches all of this through ``plugins/filter/pyctl_calico.py``.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -34,11 +33,12 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped, unused-ignore]
 import yaml
 
+from pyctl.paths import DATA
 from pyctl.plan import ipam
 
-REPO = Path(__file__).resolve().parents[1]
-# The CRD schemas are upstream data files kept beside the repository (../shared/calico-crds); CI and other
-# layouts point PYCTL_CALICO_CRD_DIR at them.
+# The CRD schemas are upstream data files (pyctl/data/calico-crds/README.md names their sources) shipped in
+# the package, so an installed pyctl validates against what it carries; PYCTL_CALICO_CRD_DIR points
+# elsewhere (another Calico release's CRDs).
 CRD_DIR_ENV = "PYCTL_CALICO_CRD_DIR"
 
 API_OPERATOR = "operator.tigera.io/v1"
@@ -61,9 +61,9 @@ _FELIX_FIELDS = ("ipipEnabled", "vxlanEnabled", "wireguardEnabled", "wireguardEn
 
 
 def default_crd_dir() -> Path:
-    """``$PYCTL_CALICO_CRD_DIR``, else ``../shared/calico-crds`` next to the repository."""
+    """``$PYCTL_CALICO_CRD_DIR``, else the CRDs the package carries (``pyctl/data/calico-crds``)."""
     env = os.environ.get(CRD_DIR_ENV)
-    return Path(env) if env else REPO.parent / "shared" / "calico-crds"
+    return Path(env) if env else DATA / "calico-crds"
 
 
 # --- render ------------------------------------------------------------------------------------------
@@ -360,24 +360,3 @@ def lab_overlay_addresses(hosts: Sequence[str], pool_cidr: str, block_size: int)
     size = ipam.block_addresses(block_size, family)
     offset = 1 if size > 2 else 0  # never the block's network address, where a block has a host address
     return {h: f"{net.network + i * size + offset}/{net.prefixlen}" for i, h in enumerate(names)}
-
-
-# Full mesh up to this many hosts: N x (N - 1) probes, each ~1 ms when the path is good, 2 x 31 per host
-# (underlay and overlay) at 32. Above it, each host probes the hosts 1, 2, 4, ... places after it in the sorted
-# ring: log2(N) peers each, every host probed as often as it probes, and (names sorting by rack) the far
-# offsets cross racks and spine paths, where a short uplink (RULES.md: 1472) hides. 3,000 hosts: 12 peers.
-FULL_MESH_MAX_HOSTS = 32
-
-
-def probe_peers(hosts: Sequence[str], host: str, full_mesh_max: int = FULL_MESH_MAX_HOSTS) -> list[str]:
-    """The peers ``host`` sends full-size don't-fragment probes to: all others up to ``full_mesh_max`` hosts,
-    else its ring successors at offsets 1, 2, 4, ... (deterministic, so a failure reproduces)."""
-    names = sorted(set(hosts))
-    if host not in names:
-        raise ValueError(f"{host} is not one of the {len(names)} hosts")
-    i = names.index(host)
-    n = len(names)
-    if n <= full_mesh_max:
-        return [names[(i + k) % n] for k in range(1, n)]
-    offsets = [2 ** k for k in range(math.ceil(math.log2(n)))]
-    return list(dict.fromkeys(names[(i + o) % n] for o in offsets if o % n))

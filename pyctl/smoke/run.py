@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from pyctl.errors import ExitCode
+from pyctl import config
+from pyctl.config import SSHSettings
+from pyctl.errors import ConfigError
 from pyctl.inventory import Cluster, Host, Inventory
+from pyctl.plan import Plan
+from pyctl.rundir import new_run_dir, write_json
 from pyctl.smoke.checks import (
     ALL_CHECKS,
     Check,
@@ -29,96 +33,12 @@ from pyctl.smoke.checks import (
     overlay_facts_command,
     parse_overlay_facts,
 )
-from pyctl.smoke.pool import ConnectError, Session, SSHPool, SSHSettings, connect
-
-STATUS_ORDER = {"fail": 0, "error": 1, "pass": 2, "skip": 3}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    check: str
-    severity: str
-    status: str
-    detail: str
-    remedy: str
-    seconds: float
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> bool:
-        return self.status in ("fail", "error")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"check": self.check, "severity": self.severity, "status": self.status, "detail": self.detail,
-                "remedy": self.remedy if self.failed else "", "seconds": round(self.seconds, 3),
-                **({"data": self.data} if self.data else {})}
+from pyctl.smoke.pool import ConnectError, Session, SSHPool, connect
+from pyctl.smoke.render import render_html
+from pyctl.smoke.report import HostReport, Outcome, SmokeReport
 
 
-@dataclass
-class HostReport:
-    name: str
-    cluster: str
-    rack: str | None
-    role: str
-    address: str
-    reachable: bool = True
-    connect_error: str | None = None  # ConnectError.kind
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    @property
-    def failed(self) -> bool:
-        return any(o.failed for o in self.outcomes)
-
-    def outcome(self, check: str) -> Outcome | None:
-        return next((o for o in self.outcomes if o.check == check), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "cluster": self.cluster, "rack": self.rack, "role": self.role,
-                "address": self.address, "reachable": self.reachable, "connect_error": self.connect_error,
-                "failed": self.failed, "checks": [o.to_dict() for o in self.outcomes]}
-
-
-@dataclass
-class SmokeReport:
-    dc: str
-    started: str
-    seconds: float
-    checks: list[str]
-    hosts: list[HostReport]
-    run_dir: str | None = None
-
-    def failures(self) -> list[tuple[HostReport, Outcome]]:
-        """Failed and errored checks, critical first, then by host."""
-        out = [(h, o) for h in self.hosts for o in h.outcomes if o.failed]
-        return sorted(out, key=lambda ho: (ho[1].severity != "critical", ho[0].rack or "", ho[0].name, ho[1].check))
-
-    @property
-    def unreachable(self) -> list[str]:
-        return [h.name for h in self.hosts if not h.reachable]
-
-    def exit_code(self) -> ExitCode:
-        """2 when a check fails on a host we reached (or a host key is wrong), 4 when only hosts are
-        unreachable, else 0 (DESIGN.md "Contracts")."""
-        if any(o.failed for h in self.hosts if h.reachable for o in h.outcomes):
-            return ExitCode.FAILED
-        return ExitCode.UNREACHABLE if self.unreachable else ExitCode.OK
-
-    def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(STATUS_ORDER, 0)
-        for h in self.hosts:
-            for o in h.outcomes:
-                counts[o.status] += 1
-        return counts
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"dc": self.dc, "started": self.started, "seconds": round(self.seconds, 2),
-                "exit_code": int(self.exit_code()), "ok": self.exit_code() == ExitCode.OK,
-                "counts": self.counts(), "unreachable": self.unreachable, "checks": self.checks,
-                "failures": [{"host": h.name, "rack": h.rack, **o.to_dict()} for h, o in self.failures()],
-                "hosts": [h.to_dict() for h in self.hosts], "run_dir": self.run_dir}
-
-
-def cluster_values(inventory: Inventory, plan: Any, settings: SmokeSettings) -> dict[str, ClusterValues]:
+def cluster_values(inventory: Inventory, plan: Plan | None, settings: SmokeSettings) -> dict[str, ClusterValues]:
     """Per cluster, the plan's underlay/overlay MTU and etcd quota (the NIC minimum where the plan has none)."""
     out = {}
     for c in inventory.clusters:
@@ -137,7 +57,7 @@ def _tenants(planned: Any, settings: SmokeSettings) -> tuple[Tenant, ...]:
                         tuple(t.get("hosts") or ())) for i, t in enumerate(planned or []))
 
 
-def _plan_value(plan: Any, c: Cluster, section: str, key: str) -> Any:
+def _plan_value(plan: Plan | None, c: Cluster, section: str, key: str) -> Any:
     if plan is None:
         return None
     try:
@@ -153,7 +73,7 @@ def _timed(check: Check, ctx: Context, host: Host) -> Outcome:
                    time.monotonic() - started, dict(result.data))
 
 
-def run_smoke(inventory: Inventory, plan: Any, settings: SmokeSettings, *, ssh: SSHSettings,
+def run_smoke(inventory: Inventory, plan: Plan | None, settings: SmokeSettings, *, ssh: SSHSettings,
               concurrency: int = 16, timeout: float = 10.0, checks: Sequence[Check] = ALL_CHECKS,
               connector: Callable[[str, SSHSettings], Session] | None = None,
               progress: Callable[[str], None] | None = None) -> SmokeReport:
@@ -218,3 +138,30 @@ def run_smoke(inventory: Inventory, plan: Any, settings: SmokeSettings, *, ssh: 
     hosts = sorted(reports.values(), key=lambda r: (r.rack or "", r.name))
     return SmokeReport(dc=inventory.site, started=started_at, seconds=time.monotonic() - started,
                        checks=names, hosts=hosts)
+
+
+def smoke_settings(dc: str, repo: Path | None = None) -> SmokeSettings:
+    """SmokeSettings from the DC's smoke policy (:func:`pyctl.config.smoke_policy`)."""
+    policy = config.smoke_policy(dc, repo) if repo else config.smoke_policy(dc)
+    try:
+        return SmokeSettings.from_mapping(policy)
+    except (TypeError, ValueError) as exc:
+        base = config.smoke_policy_source(dc, repo) if repo else config.smoke_policy_source(dc)
+        raise ConfigError(f"{base}: {exc}") from exc
+
+
+def smoke(dc: str, inventory: Inventory, plan: Plan | None, *, checks: Sequence[Check] | None = None,
+          concurrency: int = 32, timeout: float = 10.0) -> tuple[SmokeReport, Path]:
+    """Run the checks on every host of ``inventory``; write ``report.json`` and ``report.html`` into
+    ``runs/<dc>/<time>-smoke/``. Returns the SmokeReport and the HTML path (`pyctl smoke`, and the
+    rollout's last phase)."""
+    ssh = config.load_ssh_settings(dc)
+    settings = smoke_settings(dc)
+    report = run_smoke(inventory, plan, settings, ssh=ssh, concurrency=concurrency, timeout=timeout,
+                       checks=checks if checks is not None else ALL_CHECKS)
+    run_dir = new_run_dir(dc, "smoke")
+    report.run_dir = str(run_dir)
+    write_json(run_dir / "report.json", report.to_dict())
+    html = run_dir / "report.html"
+    html.write_text(render_html(report), encoding="utf-8")
+    return report, html

@@ -1,8 +1,6 @@
-"""`pyctl artifacts DC [--check]` and `pyctl dev mirror up|down|status`.
+"""`pyctl artifacts DC [--check]`: what a data center's mirrors must hold, and whether they do.
 
-pyctl.cli adds the subcommands with :func:`add_parser` / :func:`add_dev_parser` and runs them with
-:func:`handler` (handed pyctl.cli's ``load_inventory(args)``: only :mod:`pyctl.netbox` talks to NetBox)
-and :func:`dev_handler`. The result goes to stdout (a table, or one JSON document with ``--json``);
+The result goes to stdout (a table, or one JSON document with ``--json``);
 progress, warnings and the missing items go to stderr.
 """
 
@@ -10,19 +8,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-from pyctl import artifacts
-from pyctl.cli_common import add_netbox_flags, print_result
+from pyctl import artifacts, config
+from pyctl.cli import common
+from pyctl.cli.common import add_netbox_flags, eprint
 from pyctl.errors import ConfigError, ExitCode, PyctlError
-
-if TYPE_CHECKING:
-    from pyctl.inventory import Inventory
+from pyctl.inventory import Inventory
+from pyctl.plan import compute_plan, group_vars, load_settings
 
 EPILOG = """\
 examples:
@@ -38,10 +35,6 @@ hosts boot: pyctl_kernel_releases), and what is needed from the inventory in Net
 exit codes: 0 ok (with --check: everything is there), 2 something is missing, 3 bad inventory,
 variables or options
 """
-
-
-def _eprint(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,49 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_netbox_flags(p)
 
 
-def add_dev_parser(dev_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``mirror`` to ``pyctl dev``'s test beds."""
-    from pyctl.dev import mirror  # noqa: PLC0415
-
-    p = dev_subparsers.add_parser(
-        "mirror", help="the lab's artifact mirror (stand-in NVIDIA apt repository, stand-in kube binaries)",
-        description=f"`up` assembles {mirror.MIRROR_ROOT}/<dc>/ (the stand-in NVIDIA apt repository, the "
-        "control-plane stand-ins with SHA256SUMS) and serves it over HTTP on 127.0.0.1 and, when the podman "
-        f"network {mirror.LAB_NETWORK} has its bridge, on its gateway {mirror.LAB_GATEWAY}; port "
-        f"{mirror.DEFAULT_PORT}. Starting twice is harmless; `down` stops only what `up` started.")
-    p.add_argument("action", choices=["up", "down", "status"])
-    p.add_argument("--dc", default="lab", help="the data center whose mirror tree to serve (default lab)")
-    p.add_argument("--port", type=int, default=mirror.DEFAULT_PORT, help="TCP port (default %(default)s)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-
-
-def dev_handler(args: argparse.Namespace) -> int:
-    """Run ``pyctl dev mirror ACTION``."""
-    from pyctl.dev import mirror  # noqa: PLC0415
-
-    try:
-        if args.action == "up":
-            result = mirror.up(dc=args.dc, port=args.port)
-        elif args.action == "down":
-            result = mirror.down(dc=args.dc)
-        else:
-            result = mirror.status(dc=args.dc)
-    except mirror.MirrorError as exc:
-        raise ConfigError(f"artifact mirror: {exc}") from exc
-    print_result(result, as_json=args.json)
-    return ExitCode.OK
-
-
-def handler(load_inventory: Callable[[argparse.Namespace], Inventory]) -> Callable[[argparse.Namespace], int]:
-    """:func:`run` bound to pyctl.cli's ``load_inventory(args)``."""
-
-    def command(args: argparse.Namespace) -> int:
-        return run(args, load_inventory)
-
-    return command
-
-
-def run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace], Inventory],
+def run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace], Inventory] = common.load_inventory,
         fetch: artifacts.Fetch | None = None) -> int:
     """Run ``pyctl artifacts``; returns the exit code. Bad input raises a PyctlError (pyctl's main
     reports it)."""
@@ -130,15 +81,13 @@ def _extra_vars(paths: list[str]) -> list[dict[str, Any]]:
 def plan_vars(inventory: Inventory, role_vars: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The plan's per-cluster group_vars (what the roles read besides their defaults); empty, with a
     warning, when the plan cannot be computed (its rules are `pyctl plan`'s business, not this list's)."""
-    from pyctl.plan import compute_plan, group_vars, load_settings  # noqa: PLC0415
-
     try:
         plan = compute_plan(inventory, load_settings({"pyctl_plan": role_vars.get("pyctl_plan")}))
     except PyctlError as exc:
-        _eprint(f"pyctl: warning: no plan ({exc.message}); the roles' defaults apply")
+        eprint(f"pyctl: warning: no plan ({exc.message}); the roles' defaults apply")
         return {}
     if plan.violations:
-        _eprint(f"pyctl: warning: the plan of {inventory.site} breaks {len(plan.violations)} rule(s) "
+        eprint(f"pyctl: warning: the plan of {inventory.site} breaks {len(plan.violations)} rule(s) "
                 "(see `pyctl plan`); listing the artifacts anyway")
     return group_vars(plan)
 
@@ -147,13 +96,13 @@ def _run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace]
          fetch: artifacts.Fetch | None) -> int:
     if args.timeout <= 0:
         raise ConfigError(f"--timeout must be positive, got {args.timeout}")
-    role_vars = artifacts.load_role_vars(args.dc, extra=_extra_vars(args.vars))
+    role_vars = config.load_role_vars(args.dc, extra=_extra_vars(args.vars))
     inventory = load_inventory(args)
     items = artifacts.bill_of_materials(inventory, role_vars, plan_vars(inventory, role_vars))
     missing: list[str] | None = None
     if args.check:
         sources = {a.mirror.rsplit("/", 1)[0] if a.kind == "binary" else a.mirror for a in items}
-        _eprint(f"checking {len(items)} artifacts in {len(sources)} mirror location(s) of {args.dc}")
+        eprint(f"checking {len(items)} artifacts in {len(sources)} mirror location(s) of {args.dc}")
         missing = artifacts.check(items, fetch or artifacts.http_fetch(args.timeout))
     if args.json:
         doc: dict[str, Any] = {"dc": args.dc, "artifacts": [a.to_dict() for a in items]}
@@ -165,14 +114,14 @@ def _run(args: argparse.Namespace, load_inventory: Callable[[argparse.Namespace]
     unset = sorted({a.mirror.removeprefix(artifacts.UNSET_PREFIX) for a in items
                     if a.mirror.startswith(artifacts.UNSET_PREFIX)})
     if unset and missing is None:
-        _eprint(f"pyctl: warning: {args.dc} names no mirror for: {', '.join(unset)}")
+        eprint(f"pyctl: warning: {args.dc} names no mirror for: {', '.join(unset)}")
     if missing:
-        _eprint(f"pyctl: {len(missing)} of {len(items)} artifacts missing from the mirrors of {args.dc}:")
+        eprint(f"pyctl: {len(missing)} of {len(items)} artifacts missing from the mirrors of {args.dc}:")
         for line in missing:
-            _eprint(f"  - {line}")
+            eprint(f"  - {line}")
         return ExitCode.FAILED
     if missing is not None:
-        _eprint(f"all {len(items)} artifacts are on the mirrors of {args.dc}")
+        eprint(f"all {len(items)} artifacts are on the mirrors of {args.dc}")
     return ExitCode.OK
 
 

@@ -1,8 +1,7 @@
 """`pyctl tco`: what the GPU fleet in NetBox costs per million tokens, against the cloud API.
 
-The lead's CLI adds the subcommand with :func:`add_parser` and runs it with :func:`run`, handing in
-``load_inventory(dc) -> Inventory`` (only :mod:`pyctl.netbox` talks to NetBox); :func:`handler` makes
-that loader from pyctl.cli's ``load_inventory(args)``. The result goes to
+:func:`run` takes ``load_inventory(dc) -> Inventory`` (default: NetBox, through :mod:`pyctl.site`);
+:func:`handler` makes that loader from a ``load_inventory(args)``. The result goes to
 stdout (a table, or one JSON document with ``--json``), progress to stderr; the chart of cumulative
 cost goes to ``runs/<dc or all>/<time>-tco/cumulative.svg`` (with ``tco.json``) or to ``--svg FILE``.
 """
@@ -12,18 +11,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from pyctl.cli_common import add_netbox_flags
+import yaml
+
+from pyctl.cli import common
+from pyctl.cli.common import add_netbox_flags, eprint
 from pyctl.errors import ConfigError, ExitCode, PyctlError, report
-
-if TYPE_CHECKING:
-    from pyctl.inventory import Inventory
-    from pyctl.plan.tco import Assumptions
+from pyctl.inventory import Inventory
+from pyctl.rundir import new_run_dir, write_json
+from pyctl.tco import (
+    Assumptions,
+    compute_tco,
+    cumulative_costs,
+    fleet_from_inventories,
+    load_assumptions,
+    render_svg,
+    render_text,
+)
 
 DEFAULT_DCS = ("dc1", "dc2", "dc3")
 
@@ -40,10 +47,6 @@ see inventories/tco-assumptions.yml, or `pyctl tco --json | jq .assumptions`.
 
 exit codes: 0 ok, 3 bad assumptions or options, bad inventory data, or NetBox unreadable
 """
-
-
-def _eprint(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
 
 
 def _tokens_per_day(value: str) -> int:
@@ -93,10 +96,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def read_assumptions(path: str | None) -> Assumptions:
     """The assumptions in the YAML file at ``path`` (None: the defaults); ConfigError names the file."""
-    import yaml  # noqa: PLC0415 - subcommands import their modules when run: `pyctl --help` stays fast
-
-    from pyctl.plan.tco import Assumptions, load_assumptions  # noqa: PLC0415
-
     if path is None:
         return Assumptions()
     file = Path(path)
@@ -126,8 +125,11 @@ def handler(load_inventory_args: Callable[[argparse.Namespace], Inventory]) -> C
     return command
 
 
-def run(args: argparse.Namespace, load_inventory: Callable[[str], Inventory]) -> int:
-    """Run ``pyctl tco``; returns the exit code (errors are printed here, as pyctl's main prints them)."""
+def run(args: argparse.Namespace, load_inventory: Callable[[str], Inventory] | None = None) -> int:
+    """Run ``pyctl tco``; returns the exit code (errors are printed here, as pyctl's main prints them).
+    ``load_inventory(dc)``: default, NetBox with the command line's flags."""
+    if load_inventory is None:
+        return handler(common.load_inventory)(args)
     try:
         return _run(args, load_inventory)
     except PyctlError as exc:
@@ -136,15 +138,6 @@ def run(args: argparse.Namespace, load_inventory: Callable[[str], Inventory]) ->
 
 
 def _run(args: argparse.Namespace, load_inventory: Callable[[str], Inventory]) -> int:
-    # Imported when run, as pyctl's other subcommands do: `pyctl --help` and completion stay fast.
-    from pyctl.plan.tco import (  # noqa: PLC0415
-        compute_tco,
-        cumulative_costs,
-        fleet_from_inventories,
-        render_svg,
-        render_text,
-    )
-    from pyctl.rundir import new_run_dir, write_json  # noqa: PLC0415
 
     # Everything that can be wrong with the options is found before NetBox is read.
     assumptions = read_assumptions(args.assumptions)
@@ -156,14 +149,14 @@ def _run(args: argparse.Namespace, load_inventory: Callable[[str], Inventory]) -
     started = time.monotonic()
     inventories = []
     for dc in dcs:
-        _eprint(f"reading {dc} from NetBox")
+        eprint(f"reading {dc} from NetBox")
         inventories.append(load_inventory(dc))
     fleet = fleet_from_inventories(inventories)
     empty = [dc for dc in dcs if dc not in fleet.dcs]
     if not fleet.entries:
         raise ConfigError(f"no GPU workers in {', '.join(dcs)}: nothing to cost")
     for dc in empty:
-        _eprint(f"warning: {dc} has no GPU workers")
+        eprint(f"warning: {dc} has no GPU workers")
     result = compute_tco(fleet, assumptions)
     svg = render_svg(cumulative_costs(result, months),
                      title=f"Cumulative cost: {', '.join(fleet.dcs)} at {assumptions.tokens_per_day:,} tokens/day")
@@ -186,6 +179,6 @@ def _run(args: argparse.Namespace, load_inventory: Callable[[str], Inventory]) -
         print(json.dumps(doc, indent=2))
     else:
         print(render_text(result))
-    _eprint(f"{fleet.gpus} GPUs in {fleet.servers} servers of {', '.join(fleet.dcs)}, costed in "
+    eprint(f"{fleet.gpus} GPUs in {fleet.servers} servers of {', '.join(fleet.dcs)}, costed in "
             f"{time.monotonic() - started:.2f} s; chart: {svg_path}")
     return ExitCode.OK

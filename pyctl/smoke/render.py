@@ -1,6 +1,6 @@
 """Smoke reports for people: a terminal summary and one self-contained HTML page per data center.
 
-The JSON for machines is :meth:`pyctl.smoke.runner.SmokeReport.to_dict`. The HTML page has no scripts,
+The JSON for machines is :meth:`pyctl.smoke.run.SmokeReport.to_dict`. The HTML page has no scripts,
 no external files: inline CSS, the failures first (with the remedy line), then a grid of racks × hosts
 × checks to read at a glance.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
-from pyctl.smoke.runner import Outcome, SmokeReport
+from pyctl import html_page
+from pyctl.smoke.report import Outcome, SmokeReport
 
 GLYPH = {"pass": "✓", "fail": "✗", "error": "!", "skip": "–"}
 
@@ -44,17 +45,9 @@ def _abbrev(check: str) -> str:
 
 
 CSS = """
-body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1d2430;background:#fff}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
-.summary{color:#4a5568;margin-bottom:8px}
-.badge{display:inline-block;padding:2px 10px;border-radius:10px;font-weight:600;color:#fff}
-.ok{background:#2f855a}.bad{background:#c53030}.warn{background:#b7791f}
-table{border-collapse:collapse}td,th{border:1px solid #d8dee8;padding:4px 8px;vertical-align:top}
-th{background:#f1f4f8;text-align:left;font-weight:600}
 table.failures td.detail{max-width:640px}td.remedy{color:#2c5282;max-width:520px}
 table.grid th.check{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;font-size:12px}
 table.grid td.cell{text-align:center;width:26px;font-weight:700}
-tr.rack th{background:#e2e8f0}
 .pass{background:#c6f6d5;color:#22543d}.fail{background:#fed7d7;color:#9b2c2c}
 .error{background:#feebc8;color:#7b341e}.skip{background:#f7fafc;color:#a0aec0}.none{background:#fff}
 .sev-critical{color:#9b2c2c;font-weight:600}.sev-warning{color:#975a16;font-weight:600}
@@ -74,8 +67,7 @@ def render_html(report: SmokeReport) -> str:
     counts = report.counts()
     verdict = ("all checks pass" if code == 0 else "checks failed" if code == 2 else "hosts unreachable")
     badge = "ok" if code == 0 else "bad" if code == 2 else "warn"
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>pyctl smoke {escape(report.dc)}</title>", f"<style>{CSS}</style></head><body>",
+    out = [*html_page.head(f"pyctl smoke {report.dc}", CSS),
            f"<h1>pyctl smoke — {escape(report.dc)} <span class=\"badge {badge}\">{escape(verdict)}</span></h1>",
            f'<p class="summary">{len(report.hosts)} hosts, {len(report.checks)} checks, started '
            f"{escape(report.started)}, {report.seconds:.1f} s — {counts['pass']} pass, {counts['fail']} fail, "
@@ -112,5 +104,5 @@ def render_html(report: SmokeReport) -> str:
         for h in hosts:
             out.append(f"<tr><td>{escape(h.name)}</td><td>{escape(h.role)}</td><td>{escape(h.address)}</td>"
                        + "".join(_cell(h.outcome(c)) for c in report.checks) + "</tr>")
-    out.append("</tbody></table></body></html>")
+    out.append("</tbody></table>" + html_page.END)
     return "\n".join(out) + "\n"

@@ -1,0 +1,1 @@
+"""The command line: one module per verb (argparse and printing only), :mod:`pyctl.cli.main` dispatching."""

@@ -1,0 +1,46 @@
+"""The one phase table: rollout order, playbooks, batching, and which role (what drift and the
+records cover) each phase converges. `pyctl rollout`, `pyctl drift` and `pyctl reapply` read it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    playbook: str | None  # None: not a playbook (smoke runs pyctl's checks)
+    hosts: str  # an inventory group
+    one_batch: bool = False  # every host of the phase in one batch
+    role: str | None = None  # the role that converges the hosts: its state is recorded, drift checks it
+
+
+PHASES: tuple[Phase, ...] = (
+    Phase("preflight", "preflight.yml", "all"),
+    Phase("gpu", "gpu.yml", "role_gpu_worker", role="gpu_driver"),
+    # One batch: the role changes one member at a time itself (rolling restarts behind a health gate).
+    Phase("etcd", "etcd.yml", "role_etcd", one_batch=True, role="etcd"),
+    Phase("control_plane", "control_plane.yml", "role_control_plane", role="control_plane"),
+    Phase("calico", "calico.yml", "role_gpu_worker", role="calico"),
+    Phase("smoke", None, "all", one_batch=True),
+)
+ROLE_PHASES: tuple[Phase, ...] = tuple(p for p in PHASES if p.role)
+BY_NAME = {p.name: p for p in PHASES}
+# The playbooks drift runs in check mode: (phase, playbook), as a rollout runs them.
+DRIFT_PLAYBOOKS = tuple((p.name, str(p.playbook)) for p in ROLE_PHASES)
+# The role a changed task belongs to -> the rollout phase (and playbook) that owns it.
+ROLE_PHASE = {str(p.role): p.name for p in ROLE_PHASES}
+
+
+class Groups(Protocol):
+    """What the table is applied to: a site's inventory groups."""
+
+    def group_hosts(self, group: str) -> list[str]: ...
+
+
+def roles_of(site: Groups, hosts: Iterable[str]) -> dict[str, list[str]]:
+    """The roles (phase order) that manage each of ``hosts``."""
+    groups = {p.role: set(site.group_hosts(p.hosts)) for p in ROLE_PHASES}
+    return {h: [str(p.role) for p in ROLE_PHASES if h in groups[p.role]] for h in hosts}
