@@ -32,6 +32,7 @@ from ansible_runner import Runner, RunnerConfig
 
 from pyctl.errors import ConfigError, ExitCode
 from pyctl.paths import REPO
+from pyctl.procs import kill_processes_with_env
 from pyctl.rundir import new_run_dir
 
 ANSIBLE_CFG = REPO / "ansible.cfg"
@@ -44,6 +45,9 @@ _ENV_KEEP_PREFIXES = ("ANSIBLE_", "LC_", "MOLECULE_", "PYCTL_")
 _ENV_SECRET = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|PRIVATE|_KEY$|VAULT", re.IGNORECASE)
 # ansible-runner checks the cancel callback each time its pexpect loop wakes; the default is 5 s.
 _PEXPECT_TIMEOUT_S = 0.5
+
+# Set in the environment of every process a run starts: the run's directory, unique per run.
+RUN_ENV = "PYCTL_RUN_DIR"
 
 
 class HostStatus(StrEnum):
@@ -231,8 +235,9 @@ def _unified(entry: Mapping[str, Any]) -> str:
     before_header, after_header = str(entry.get("before_header", "before")), str(entry.get("after_header", "after"))
     if "/.ansible/tmp/" in after_header:  # a template rendered on the controller: name the file it becomes
         after_header = f"{before_header} (as the role renders it)"
-    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), fromfile=before_header,
-                                 tofile=after_header, lineterm="")
+    lines = difflib.unified_diff(
+        before.splitlines(), after.splitlines(), fromfile=before_header, tofile=after_header, lineterm=""
+    )
     return "\n".join(lines)
 
 
@@ -464,6 +469,8 @@ def run_playbook(
             "ANSIBLE_HOST_KEY_CHECKING": "True",
             "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
             "ANSIBLE_NOCOLOR": "1",
+            # Every process of this run inherits it; what is left of the run after it ends is found by it.
+            RUN_ENV: str(run_dir),
             "ANSIBLE_FORCE_COLOR": "0",
         },
         settings={"pexpect_timeout": _PEXPECT_TIMEOUT_S, "suppress_ansible_output": True},
@@ -481,6 +488,9 @@ def run_playbook(
             runner.run()
     finally:
         _close_ssh_masters(control_dir)
+        # A cancel kills ansible-playbook's process group; its workers, each in a session of its own,
+        # and their SSH clients would live on. None of this run's processes outlives the call.
+        kill_processes_with_env(RUN_ENV, str(run_dir))
 
     rc = int(runner.rc if runner.rc is not None else 1)
     output_tail = ""
