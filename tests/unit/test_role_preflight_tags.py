@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.offline_playbook import run_against_no_one
+
 ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 ROLES_WITH_PREFLIGHT = sorted(p.parents[1].name for p in ROOT.glob("roles/*/tasks/preflight.yml"))
 
 
@@ -61,15 +59,10 @@ def test_etcd_configure_alone_still_refuses_an_even_member_count(tmp_path: Path)
     # Two members at TEST-NET addresses (RFC 5737) that no host answers: the refusal is an assert on the
     # controller (run_once, no facts gathered), so it must come before any connection is tried. A
     # connection attempt would show as UNREACHABLE instead of the refusal.
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(yaml.safe_dump({"role_etcd": {"hosts": {
-        "etcd-a": {"ansible_host": "192.0.2.10"}, "etcd-b": {"ansible_host": "192.0.2.11"}}}}))
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_TIMEOUT": "2",
-           "ANSIBLE_SSH_ARGS": "-o ConnectTimeout=2 -o ControlMaster=no", "ANSIBLE_NOCOLOR": "1"}
-    argv = [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), "playbooks/etcd.yml", "--tags", "etcd_configure"]
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0, out
+    members = {"etcd-a": {"ansible_host": "192.0.2.10"}, "etcd-b": {"ansible_host": "192.0.2.11"}}
+    hosts = {"role_etcd": {"hosts": members}}
+    rc, out = run_against_no_one(tmp_path, hosts, "playbooks/etcd.yml", "--tags", "etcd_configure")
+    assert rc != 0, out
     refusal = r"etcd_members has 2 members \((etcd-a, etcd-b|etcd-b, etcd-a)\): an even count adds no fault"
     assert re.search(refusal, out), out
     assert "UNREACHABLE" not in out, out

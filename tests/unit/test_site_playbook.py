@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-try:
-    from pyctl.phases import PHASES
-except ImportError:
-    from pyctl.rollout import PHASES
+from pyctl.phases import PHASES
+from tests.offline_playbook import run_against_no_one
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = ROOT / "playbooks"
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 
 
 def _imports(playbook: Path) -> list[str]:
@@ -63,14 +57,8 @@ def test_site_refuses_bad_inputs_before_any_host_is_contacted(tmp_path: Path, ho
                                                               refusal: str) -> None:
     # TEST-NET addresses (RFC 5737) that no host answers: preflight.yml gathers facts on every host, so
     # any play after the validation would show UNREACHABLE. --tags of one task phase: validation still runs.
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(yaml.safe_dump(hosts))
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_TIMEOUT": "2",
-           "ANSIBLE_SSH_ARGS": "-o ConnectTimeout=2 -o ControlMaster=no", "ANSIBLE_NOCOLOR": "1"}
-    argv = [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), "playbooks/site.yml", "--tags", "etcd_configure"]
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0, out
+    rc, out = run_against_no_one(tmp_path, hosts, "playbooks/site.yml", "--tags", "etcd_configure")
+    assert rc != 0, out
     assert refusal in out, out
     assert "UNREACHABLE" not in out, out
     assert "PLAY [Preflight checks]" not in out, out
