@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: every test in timed phases, stopping at the first that fails: lint; unit; Molecule and the
-# NetBox integration tests side by side (neither fills 2 cores); lab. pytest prints its 30 slowest tests.
+# `make test`: every test in timed phases, stopping at the first part that fails: lint and unit tests side
+# by side; Molecule and the NetBox integration tests side by side (neither pair fills 2 cores alone); lab.
+# pytest prints its 30 slowest tests.
 # The slow one-time builds run in the background meanwhile, one after the other: the lab host image (~2 min
 # the first time; Molecule waits for it), then NetBox's venv and migrated schema (`pyctl dev netbox prepare`,
 # 5-10 min the first time; the NetBox tests wait for it, so Molecule runs first). A failed build fails the
@@ -22,13 +23,13 @@ fi
 prep=$(mktemp -d -t pyctl-prepare.XXXXXX)
 prep_pid=
 
-molecule_pid=
+side_pid=
 finish() {
     local rc=$?
-    if [[ -n $molecule_pid ]] && kill -0 "$molecule_pid" 2>/dev/null; then
-        kill -TERM -- "-$molecule_pid" 2>/dev/null || true
-        wait "$molecule_pid" 2>/dev/null || true
-        cat "$prep/molecule.log" 2>/dev/null || true
+    if [[ -n $side_pid ]] && kill -0 "$side_pid" 2>/dev/null; then
+        kill -TERM -- "-$side_pid" 2>/dev/null || true
+        wait "$side_pid" 2>/dev/null || true
+        cat "$prep/side.log" 2>/dev/null || true
     fi
     if [[ -n $prep_pid ]] && kill -0 "$prep_pid" 2>/dev/null; then
         kill -TERM -- "-$prep_pid" 2>/dev/null || kill -TERM "$prep_pid" 2>/dev/null || true
@@ -76,28 +77,38 @@ await() {
     fi
 }
 
-pytest=("$bin/python" -m pytest --durations=30)
-phase lint make --no-print-directory lint
-phase "pytest: unit" "${pytest[@]}" tests/unit
-phase "wait: lab-image" await lab-image
-# Molecule and the NetBox tests side by side: neither keeps both cores busy (Molecule waits on `podman
-# exec`, the NetBox tests on NetBox). Molecule's output comes after the NetBox tests', whole.
-set -m
-(
+# Two phases side by side, where neither keeps both cores busy alone: `side_by_side NAME CMD... -- CMD2...`.
+# Phase NAME runs CMD in the background (its own process group, which `finish` stops), its output printed
+# whole after CMD2's; CMD2 runs as it is. Fails with CMD2's exit status, else the phase's, if not 0.
+side_by_side() {
+    local name=$1 args=() rc=0 side_rc=0
+    shift
+    while [[ $1 != -- ]]; do args+=("$1"); shift; done
+    shift
+    set -m
+    (
+        set +m
+        trap - EXIT INT TERM
+        phase "$name" "${args[@]}" >"$prep/side.log" 2>&1
+    ) &
+    side_pid=$!
     set +m
-    trap - EXIT INT TERM
-    phase "molecule (all roles)" bash scripts/molecule-all.sh >"$prep/molecule.log" 2>&1
-) &
-molecule_pid=$!
-set +m
-netbox_rc=0
-{ phase "wait: netbox-prepare" await netbox-prepare &&
-    phase "pytest: NetBox integration" "${pytest[@]}" tests/integration --ignore=tests/integration/lab; } ||
-    netbox_rc=$?
-molecule_rc=0
-wait "$molecule_pid" || molecule_rc=$?
-molecule_pid=
-cat "$prep/molecule.log"
-((netbox_rc == 0)) || exit "$netbox_rc"
-((molecule_rc == 0)) || exit "$molecule_rc"
+    "$@" || rc=$?
+    wait "$side_pid" || side_rc=$?
+    side_pid=
+    cat "$prep/side.log"
+    ((rc == 0)) || return "$rc"
+    return "$side_rc"
+}
+
+pytest=("$bin/python" -m pytest --durations=30)
+# mypy, ansible-lint and pytest each keep about one core busy.
+side_by_side "pytest: unit" "${pytest[@]}" tests/unit -- phase lint make --no-print-directory lint
+netbox_tests() {
+    phase "wait: netbox-prepare" await netbox-prepare &&
+        phase "pytest: NetBox integration" "${pytest[@]}" tests/integration --ignore=tests/integration/lab
+}
+phase "wait: lab-image" await lab-image
+# Molecule waits on `podman exec` round trips, the NetBox tests on NetBox; Molecule needs the lab image.
+side_by_side "molecule (all roles)" bash scripts/molecule-all.sh -- netbox_tests
 phase "pytest: lab" "${pytest[@]}" tests/integration/lab
