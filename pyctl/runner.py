@@ -428,8 +428,9 @@ def run_playbook(
 ) -> RunResult:
     """Run one playbook; a failed or unreachable host is a result, not an exception.
 
-    ``cancel`` (or Ctrl-C) stops the run: ansible-playbook's whole process group is killed and the
-    run's SSH masters closed, so no Ansible process outlives the call.
+    ``cancel`` (or Ctrl-C) stops the run: ansible-playbook's whole process group is killed, the run's
+    SSH masters closed, and every other process of the run (Ansible's workers, each in a session of its
+    own, and what they started) found by its environment and killed, so none outlives the call.
     """
     playbook_path = _resolve_playbook(playbook)
     run_dir = new_run_dir(dc, verb, runs_dir)
@@ -490,7 +491,9 @@ def run_playbook(
         _close_ssh_masters(control_dir)
         # A cancel kills ansible-playbook's process group; its workers, each in a session of its own,
         # and their SSH clients would live on. None of this run's processes outlives the call.
-        kill_processes_with_env(RUN_ENV, str(run_dir))
+        if left := kill_processes_with_env(RUN_ENV, str(run_dir)):
+            print(f"pyctl: warning: {len(left)} processes of run {run_name} did not end after SIGKILL "
+                  f"(pids {' '.join(map(str, left))})", file=sys.stderr)
 
     rc = int(runner.rc if runner.rc is not None else 1)
     output_tail = ""
