@@ -4,7 +4,7 @@
 # pytest prints its 30 slowest tests.
 # The slow one-time builds run in the background meanwhile, one after the other: the lab host image (~2 min
 # the first time; Molecule waits for it), then NetBox's venv and migrated schema (`pyctl dev netbox prepare`,
-# 5-10 min the first time; the NetBox tests wait for it, so Molecule runs first). A failed build fails the
+# 5-10 min the first time; the NetBox tests, beside Molecule, wait for it). A failed build fails the
 # run at the phase that waits for it, and leaves no half-built cache.
 # The summary at the end (or .ci/run's, when it sets PYCTL_PHASE_TIMES) has the seconds of every phase.
 set -euo pipefail
