@@ -1,5 +1,13 @@
-"""The one phase table: rollout order, playbooks, batching, and which role (what drift and the
-records cover) each phase converges. `pyctl rollout`, `pyctl drift` and `pyctl reapply` read it."""
+"""The one phase table: rollout order, playbooks, batching, which phases must finish before a phase
+starts, and which role (what drift and the records cover) each phase converges. `pyctl rollout`, `pyctl
+drift` and `pyctl reapply` read it.
+
+The order is a graph, not a line: a phase starts when every phase it comes ``after`` (and what those
+come after) has finished, so phases on hosts of their own run side by side. preflight checks every host
+first; the GPU workers' driver stack and the management hosts' etcd → control plane then go together
+(no NetBox role is in both groups, and neither needs the other); Calico applies its resources to the
+control plane's API and runs on the GPU workers, so it waits for both; smoke checks the finished whole.
+The table's order is one order the graph allows, the one ``playbooks/site.yml`` runs in."""
 
 from __future__ import annotations
 
@@ -15,16 +23,17 @@ class Phase:
     hosts: str  # an inventory group
     one_batch: bool = False  # every host of the phase in one batch
     role: str | None = None  # the role that converges the hosts: its state is recorded, drift checks it
+    after: tuple[str, ...] = ()  # the phases that finish before this one starts
 
 
 PHASES: tuple[Phase, ...] = (
     Phase("preflight", "preflight.yml", "all"),
-    Phase("gpu", "gpu.yml", "role_gpu_worker", role="gpu_driver"),
+    Phase("gpu", "gpu.yml", "role_gpu_worker", role="gpu_driver", after=("preflight",)),
     # One batch: the role changes one member at a time itself (rolling restarts behind a health gate).
-    Phase("etcd", "etcd.yml", "role_etcd", one_batch=True, role="etcd"),
-    Phase("control_plane", "control_plane.yml", "role_control_plane", role="control_plane"),
-    Phase("calico", "calico.yml", "role_gpu_worker", role="calico"),
-    Phase("smoke", None, "all", one_batch=True),
+    Phase("etcd", "etcd.yml", "role_etcd", one_batch=True, role="etcd", after=("preflight",)),
+    Phase("control_plane", "control_plane.yml", "role_control_plane", role="control_plane", after=("etcd",)),
+    Phase("calico", "calico.yml", "role_gpu_worker", role="calico", after=("gpu", "control_plane")),
+    Phase("smoke", None, "all", one_batch=True, after=("calico",)),
 )
 ROLE_PHASES: tuple[Phase, ...] = tuple(p for p in PHASES if p.role)
 BY_NAME = {p.name: p for p in PHASES}
@@ -32,6 +41,22 @@ BY_NAME = {p.name: p for p in PHASES}
 DRIFT_PLAYBOOKS = tuple((p.name, str(p.playbook)) for p in ROLE_PHASES)
 # The role a changed task belongs to -> the rollout phase (and playbook) that owns it.
 ROLE_PHASE = {str(p.role): p.name for p in ROLE_PHASES}
+
+
+def _before(name: str) -> frozenset[str]:
+    """Every phase that finishes before ``name`` starts: its ``after`` phases and theirs."""
+    out: set[str] = set()
+    todo = list(BY_NAME[name].after)
+    while todo:
+        first = todo.pop()
+        if first not in out:
+            out.add(first)
+            todo.extend(BY_NAME[first].after)
+    return frozenset(out)
+
+
+# Phase -> every phase that finishes before it starts (so `--phase etcd --phase calico` still waits).
+BEFORE: dict[str, frozenset[str]] = {p.name: _before(p.name) for p in PHASES}
 
 
 class Groups(Protocol):

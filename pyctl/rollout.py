@@ -18,8 +18,10 @@ import math
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,11 +31,11 @@ from pyctl import artifacts, config, desired_state, digest
 from pyctl import site as site_mod
 from pyctl.errors import CheckFailed, ConfigError, ExitCode, PyctlError
 from pyctl.paths import PLAYBOOKS
-from pyctl.phases import PHASES, Phase, roles_of
+from pyctl.phases import BEFORE, BY_NAME, PHASES, Phase, roles_of
 from pyctl.plan import group_vars
 from pyctl.procs import process_running
 from pyctl.rundir import new_run_dir, runs_root, write_json
-from pyctl.runner import run_playbook
+from pyctl.runner import run_playbook, sigint_cancels
 from pyctl.smoke.render import render_terminal
 from pyctl.smoke.run import smoke
 
@@ -177,46 +179,103 @@ RunBatch = Callable[[Phase, list[str]], BatchResult]
 
 
 def execute(state: RolloutState, state_path: Path, run_batch: RunBatch, *, max_fail: int,
-            say: Callable[[str], None]) -> ExitCode:
-    """Run every unfinished batch in order; returns the exit code. Writes state after each batch."""
-    by_name = {p.name: p for p in PHASES}
+            say: Callable[[str], None], cancel: threading.Event | None = None) -> ExitCode:
+    """Run every unfinished batch; returns the exit code. Writes state after each batch.
+
+    Each phase runs its batches in order, and starts once every phase it comes after (the phase table's
+    graph, :data:`pyctl.phases.BEFORE`) that this state holds has finished, so phases on hosts of their
+    own go side by side. A batch over ``max_fail`` or a cancel (``cancel`` set, or Ctrl-C) lets the
+    batches already running finish and starts no other; the first such batch gives the exit code.
+    """
+    cancel = cancel or threading.Event()
     started = time.monotonic()
     total = sum(len(b.hosts) for p in state.phases for b in p.batches)
-    done_hosts = sum(len(b.hosts) for p in state.phases for b in p.batches if b.done)
-    state.status = "running"
-    state.save(state_path)
-    for ps in state.phases:
-        phase = by_name[ps.name]
+    progress = {"done": sum(len(b.hosts) for p in state.phases for b in p.batches if b.done)}
+    lock = threading.Lock()
+    stopped: list[ExitCode] = []  # the first batch that stopped the rollout gives the code
+
+    def stop(code: ExitCode, status: str, message: str) -> None:
+        with lock:
+            if not stopped:
+                stopped.append(code)
+                state.status = status
+                state.save(state_path)
+            say(message)
+
+    def run_phase(ps: PhaseState) -> None:
+        phase = BY_NAME[ps.name]
         for i, batch in enumerate(ps.batches, 1):
             if batch.done:
                 continue
+            if stopped or cancel.is_set():
+                return
             say(f"[{time.monotonic() - started:7.1f}s] {ps.name}: batch {i}/{len(ps.batches)} "
                 f"({len(batch.hosts)} host{'s' if len(batch.hosts) != 1 else ''}: {_names(batch.hosts)})")
             result = run_batch(phase, batch.hosts)
             batch.failed, batch.unreachable, batch.run_dir = result.failed, result.unreachable, result.run_dir
             if result.canceled:
-                state.status = "interrupted"
-                state.save(state_path)
-                say(f"interrupted in {ps.name} batch {i}: state saved; `--resume` runs this batch again")
-                return ExitCode.INTERRUPTED
+                stop(ExitCode.INTERRUPTED, "interrupted",
+                     f"interrupted in {ps.name} batch {i}: state saved; `--resume` runs this batch again")
+                return
             bad = len(result.failed) + len(result.unreachable)
             for host in result.failed + result.unreachable:
                 say(f"  {'UNREACHABLE' if host in result.unreachable else 'FAILED'} {host}: "
                     f"{result.reasons.get(host, 'see ' + result.run_dir)}")
             if bad > max_fail:
-                state.status = "stopped"
+                code = ExitCode.UNREACHABLE if result.unreachable and not result.failed else ExitCode.FAILED
+                stop(code, "stopped", f"stopped: {ps.name} batch {i} has {bad} failed/unreachable host(s) "
+                     f"({_names(result.failed + result.unreachable)}), more than --max-fail {max_fail}")
+                return
+            with lock:
+                batch.done = True
+                progress["done"] += len(batch.hosts)
                 state.save(state_path)
-                say(f"stopped: {ps.name} batch {i} has {bad} failed/unreachable host(s) "
-                    f"({_names(result.failed + result.unreachable)}), more than --max-fail {max_fail}")
-                return ExitCode.UNREACHABLE if result.unreachable and not result.failed else ExitCode.FAILED
-            batch.done = True
-            done_hosts += len(batch.hosts)
-            state.save(state_path)
-            say(f"[{time.monotonic() - started:7.1f}s] {ps.name}: batch {i}/{len(ps.batches)} done; "
-                f"{done_hosts}/{total} host-phases done, {bad} failed")
+                say(f"[{time.monotonic() - started:7.1f}s] {ps.name}: batch {i}/{len(ps.batches)} done; "
+                    f"{progress['done']}/{total} host-phases done, {bad} failed")
+
+    after = _waits_for(state)
+    waiting = {ps.name: ps for ps in state.phases if not ps.done}
+    finished = {ps.name for ps in state.phases if ps.done}
+    state.status = "running"
+    state.save(state_path)
+    with sigint_cancels(cancel), ThreadPoolExecutor(max_workers=len(state.phases) or 1,
+                                                  thread_name_prefix="phase") as pool:
+        running: dict[Future[None], PhaseState] = {}
+        while True:
+            if not stopped and not cancel.is_set():
+                for name in [n for n in waiting if after[n] <= finished]:
+                    ps = waiting.pop(name)
+                    running[pool.submit(run_phase, ps)] = ps
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                ps = running.pop(future)
+                if future.exception() is not None:
+                    cancel.set()  # the other running batches stop too, then the error goes up
+                    future.result()
+                if ps.done:
+                    finished.add(ps.name)
+    if stopped:
+        return stopped[0]
+    if cancel.is_set():
+        state.status = "interrupted"
+        state.save(state_path)
+        say("interrupted: state saved; `--resume` goes on from the first unfinished batch")
+        return ExitCode.INTERRUPTED
     state.status = "done"
     state.save(state_path)
     return ExitCode.OK
+
+
+def _waits_for(state: RolloutState) -> dict[str, set[str]]:
+    """Phase -> the phases of ``state`` it waits for: those the phase table puts before it and, so no
+    host is ever in two playbooks at once, every earlier phase of the table that shares a host with it."""
+    hosts = {ps.name: {h for b in ps.batches for h in b.hosts} for ps in state.phases}
+    order = [p.name for p in PHASES if p.name in hosts]
+    return {name: {earlier for earlier in order[:order.index(name)]
+                   if earlier in BEFORE[name] or hosts[earlier] & hosts[name]}
+            for name in order}
 
 
 def _names(hosts: Sequence[str], most: int = 4) -> str:
@@ -291,12 +350,13 @@ def run_batches(site: site_mod.Site, state: RolloutState, state_path: Path, verb
             before_preflight()
 
         inputs = digest.of_site(site)
+        cancel = threading.Event()  # Ctrl-C: every running batch's playbook is cancelled
 
         def run_batch(phase: Phase, hosts: list[str]) -> BatchResult:
             if phase.playbook is None:
                 return smoke_batch(site, hosts, say=say)
             result = run_playbook(phase.playbook, inventory=inv_dir, dc=site.dc, verb=f"{verb}-{phase.name}",
-                                  limit=hosts, tags=tags, forks=min(len(hosts), 50) or 1)
+                                  limit=hosts, tags=tags, forks=min(len(hosts), 50) or 1, cancel=cancel)
             reasons = {h: f"{r.failures[0].task}: {r.failures[0].message}"
                        for h, r in result.hosts.items() if r.failures}
             converged = [h for h in hosts if h not in set(result.failed_hosts) | set(result.unreachable_hosts)]
@@ -305,7 +365,7 @@ def run_batches(site: site_mod.Site, state: RolloutState, state_path: Path, verb
             return BatchResult(failed=result.failed_hosts, unreachable=result.unreachable_hosts,
                                canceled=result.canceled, run_dir=str(result.run_dir), reasons=reasons)
 
-        code = execute(state, state_path, run_batch, max_fail=max_fail, say=say)
+        code = execute(state, state_path, run_batch, max_fail=max_fail, say=say, cancel=cancel)
     write_json(run_dir / "state.json", state.to_dict())
     return code, run_dir
 

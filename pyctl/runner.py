@@ -380,8 +380,9 @@ def child_env(env: Mapping[str, str], inherited: Mapping[str, str], *, bin_dir: 
 
 
 @contextlib.contextmanager
-def _sigint_cancels(cancel: threading.Event) -> Iterator[None]:
-    """First Ctrl-C asks for a clean cancel; a second one interrupts as usual."""
+def sigint_cancels(cancel: threading.Event) -> Iterator[None]:
+    """First Ctrl-C sets ``cancel`` (a clean cancel of what watches it); a second one interrupts as
+    usual. Only the main thread can take signals: elsewhere this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -485,7 +486,7 @@ def run_playbook(
     cancel_event = cancel or threading.Event()
     runner = Runner(config=config, event_handler=collector, cancel_callback=cancel_event.is_set)
     try:
-        with _sigint_cancels(cancel_event):
+        with sigint_cancels(cancel_event):
             runner.run()
     finally:
         _close_ssh_masters(control_dir)

@@ -29,7 +29,7 @@ examples:
   pyctl rollout lab --yes --phase preflight --batches 1,50% --max-fail 1
   pyctl rollout lab --resume --yes                  continue where a stopped or interrupted rollout left off
 
-phases: {phases}
+phases: {phases}   (gpu runs beside etcd → control_plane)
 
 exit codes: 0 done, 2 a batch had more failed hosts than --max-fail (or an artifact is missing from the
 mirrors, or a smoke check failed), 3 bad inventory, plan or options (or the DC is locked by another
@@ -43,11 +43,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = subparsers.add_parser(
         "rollout", help="roll the roles out to a data center: plan, canary, batches, resumable",
         description="Read the data center from NetBox, validate it, compute the plan (printed), check that the "
-        "DC's mirrors hold every artifact (as `pyctl artifacts DC --check`), then run the phases preflight → gpu "
-        "→ etcd → control_plane → calico → smoke on growing batches of hosts: a canary, then batch sizes as "
-        "Ansible's serial reads them. etcd members form one batch; the etcd role restarts them one at a time "
+        "DC's mirrors hold every artifact (as `pyctl artifacts DC --check`), then run the phases on growing batches of "
+        "hosts (a canary, then batch sizes as Ansible's serial reads them): preflight on every host; then the GPU "
+        "workers' gpu phase beside the management hosts' etcd → control_plane; then calico; then smoke. Phases "
+        "that share a host never run at once. etcd members form one batch; the etcd role restarts them one at a time "
         "behind a health gate, so quorum holds. smoke runs `pyctl smoke` on every host. A batch with more failed "
-        "or unreachable hosts than --max-fail stops the rollout; state is saved after every batch and --resume "
+        "or unreachable hosts than --max-fail stops the rollout (a batch already running beside it finishes); "
+        "state is saved after every batch and --resume "
         "continues at the first unfinished one. Ctrl-C stops the running batch and leaves a resumable state. "
         "One rollout per data center at a time (a lock in runs/<dc>/).",
         epilog=EPILOG.format(phases=" → ".join(names)), formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from pyctl.errors import ConfigError, ExitCode
-from pyctl.phases import PHASES, Phase
+from pyctl.phases import BEFORE, BY_NAME, PHASES, Phase
 from pyctl.rollout import (
     BatchResult,
     DcLock,
@@ -131,3 +132,132 @@ def test_a_stale_lock_is_taken_over_with_a_warning(tmp_path: Path) -> None:
     with DcLock(lock, warn=warnings.append):
         assert json.loads(lock.read_text())["pid"] == os.getpid()
     assert warnings == [f"taking over a stale lock of pid {dead.pid} (since then)"]
+
+
+class GraphRunner:
+    """Records when each batch starts and ends, holds a phase's batch until another phase has started
+    (when told to), and fails the hosts it is told to in the phase it is told to."""
+
+    def __init__(self, hold: dict[str, str] | None = None, fail: dict[str, set[str]] | None = None) -> None:
+        self.log: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.started = {p.name: threading.Event() for p in PHASES}
+        self.hold = hold or {}
+        self.fail = fail or {}
+
+    def __call__(self, phase: Phase, hosts: list[str]) -> BatchResult:
+        with self.lock:
+            self.log.append(("start", phase.name))
+        self.started[phase.name].set()
+        beside = self.hold.get(phase.name)
+        if beside:  # a phase that must run beside this one, or the test fails after 10 s
+            assert self.started[beside].wait(10), f"{beside} never ran beside {phase.name}"
+        with self.lock:
+            self.log.append(("end", phase.name))
+        failed = [h for h in hosts if h in self.fail.get(phase.name, set())]
+        return BatchResult(failed=failed, unreachable=[], canceled=False, run_dir="x")
+
+    def ended_before_started(self, first: str, then: str) -> bool:
+        return self.log.index(("end", first)) < self.log.index(("start", then))
+
+
+def _site_state(sizes: list[str] | None = None) -> RolloutState:
+    """A lab-shaped DC: 3 etcd members, a control plane, 4 GPU workers; every phase."""
+    etcd, cp, gpu = ["e1", "e2", "e3"], ["c1"], ["w1", "w2", "w3", "w4"]
+    hosts = {"preflight": etcd + cp + gpu, "gpu": gpu, "etcd": etcd, "control_plane": cp, "calico": gpu,
+             "smoke": etcd + cp + gpu}
+    return new_state("dc9", [(p, hosts[p.name]) for p in PHASES], sizes or ["1", "100%"])
+
+
+def test_the_gpu_workers_and_the_management_hosts_converge_side_by_side(tmp_path: Path) -> None:
+    state = _site_state()
+    # gpu's canary waits until etcd has started: in line (one phase after another) it would wait forever.
+    runner = GraphRunner(hold={"gpu": "etcd"})
+    assert execute(state, tmp_path / "s.json", runner, max_fail=0, say=lambda m: None) == ExitCode.OK
+    # What the graph still orders: preflight before both lanes, etcd before the control plane, calico
+    # after the GPU workers' driver and the control plane, smoke after everything.
+    assert runner.ended_before_started("preflight", "gpu")
+    assert runner.ended_before_started("preflight", "etcd")
+    assert runner.ended_before_started("etcd", "control_plane")
+    assert runner.ended_before_started("gpu", "calico")
+    assert runner.ended_before_started("control_plane", "calico")
+    assert runner.ended_before_started("calico", "smoke")
+    assert RolloutState.from_dict(json.loads((tmp_path / "s.json").read_text())).status == "done"
+
+
+def test_phases_that_share_a_host_never_run_at_once_even_where_the_table_lets_them(tmp_path: Path) -> None:
+    # Two phases the graph would run side by side (gpu and etcd), given a host in common: they go in order.
+    gpu, etcd = BY_NAME["gpu"], BY_NAME["etcd"]
+    state = new_state("dc9", [(gpu, ["w1", "x"]), (etcd, ["e1", "x"])], ["100%"])
+    runner = GraphRunner()
+    assert execute(state, tmp_path / "s.json", runner, max_fail=0, say=lambda m: None) == ExitCode.OK
+    assert runner.log == [("start", "gpu"), ("end", "gpu"), ("start", "etcd"), ("end", "etcd")]
+
+
+def test_a_phase_waits_for_the_phases_before_it_that_it_does_not_name(tmp_path: Path) -> None:
+    # calico comes after control_plane, which comes after etcd: with only etcd and calico chosen
+    # (`--phase etcd --phase calico`), calico still waits for etcd.
+    assert BEFORE["calico"] == {"preflight", "gpu", "etcd", "control_plane"}
+    state = new_state("dc9", [(BY_NAME["etcd"], ["e1"]), (BY_NAME["calico"], ["w1"])], ["100%"])
+    runner = GraphRunner()
+    assert execute(state, tmp_path / "s.json", runner, max_fail=0, say=lambda m: None) == ExitCode.OK
+    assert runner.ended_before_started("etcd", "calico")
+
+
+def test_the_table_order_is_one_the_graph_allows() -> None:
+    # site.yml runs the phases in the table's order: every phase comes after those it waits for.
+    names = [p.name for p in PHASES]
+    for phase in PHASES:
+        assert all(names.index(first) < names.index(phase.name) for first in phase.after), phase.name
+
+
+def test_a_stop_in_one_lane_lets_the_other_lanes_running_batch_finish_and_starts_nothing_more(
+        tmp_path: Path) -> None:
+    state = _site_state(["1", "100%"])
+    path = tmp_path / "s.json"
+    # w1 (gpu's canary) fails while etcd's one batch runs beside it.
+    runner = GraphRunner(hold={"gpu": "etcd"}, fail={"gpu": {"w1"}})
+    messages: list[str] = []
+    assert execute(state, path, runner, max_fail=0, say=messages.append) == ExitCode.FAILED
+    saved = RolloutState.from_dict(json.loads(path.read_text()))
+    assert saved.status == "stopped"
+    phases = {ps.name: ps for ps in saved.phases}
+    assert [b.done for b in phases["gpu"].batches] == [False, False]
+    assert phases["gpu"].batches[0].failed == ["w1"]
+    assert [b.done for b in phases["etcd"].batches] == [True]  # it was running: it finished, and says so
+    started = [name for what, name in runner.log if what == "start"]
+    assert set(started) == {"preflight", "gpu", "etcd"}
+    assert any(m.startswith("stopped: gpu batch 1 has 1 failed/unreachable host(s) (w1)") for m in messages)
+
+    again = GraphRunner()  # resume: etcd is not run again; the rest is
+    assert execute(saved, path, again, max_fail=0, say=lambda m: None) == ExitCode.OK
+    assert [name for what, name in again.log if what == "start"].count("etcd") == 0
+    assert ("start", "control_plane") in again.log
+
+
+def test_a_cancel_set_from_outside_starts_no_batch_and_leaves_a_resumable_state(tmp_path: Path) -> None:
+    state = _site_state()
+    cancel = threading.Event()
+    cancel.set()
+    runner = GraphRunner()
+    path = tmp_path / "s.json"
+    assert execute(state, path, runner, max_fail=0, say=lambda m: None, cancel=cancel) == ExitCode.INTERRUPTED
+    assert runner.log == []
+    assert RolloutState.from_dict(json.loads(path.read_text())).status == "interrupted"
+
+
+def test_an_error_in_one_phase_cancels_the_others_and_goes_up(tmp_path: Path) -> None:
+    state = _site_state()
+    cancel = threading.Event()
+    seen: list[bool] = []
+
+    def runner(phase: Phase, hosts: list[str]) -> BatchResult:
+        if phase.name == "gpu":
+            raise ConfigError("playbook vanished")
+        if phase.name == "etcd":
+            seen.append(cancel.wait(10))  # set by the scheduler when gpu's error reaches it
+        return BatchResult(failed=[], unreachable=[], canceled=phase.name == "etcd", run_dir="x")
+
+    with pytest.raises(ConfigError, match="playbook vanished"):
+        execute(state, tmp_path / "s.json", runner, max_fail=0, say=lambda m: None, cancel=cancel)
+    assert seen == [True]
