@@ -1,9 +1,10 @@
 """Ansible inventory plugin: pyctl's view of a NetBox site.
 
-Built on the same modules as ``pyctl inventory`` (:mod:`pyctl.netbox` + :mod:`pyctl.inventory`),
-so ``ansible-inventory -i inventories/dc2/netbox.yml --list`` gives the same hosts, groups and
-variables as ``pyctl inventory dc2 --ansible``, and the same validation: bad NetBox data fails the
-parse with every problem named.
+Built on the same modules as ``pyctl inventory`` and ``pyctl plan`` (:mod:`pyctl.netbox`,
+:mod:`pyctl.inventory`, :mod:`pyctl.site`), so ``ansible-inventory -i inventories/dc2/netbox.yml --list``
+gives the same hosts, groups and variables as ``pyctl inventory dc2 --ansible``, the plan's variables on
+each ``cluster_<name>`` group as every pyctl run gets them, and the same validation: bad NetBox data or
+a plan that breaks a rule fails the parse with every problem named.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ description:
   - "Host variables: C(ansible_host) (primary IPv4, else primary IPv6) and C(pyctl_*): role, cluster,
     cluster kind, rack, primary addresses, the pod-traffic address, underlay NIC, its type and MTU, GPU
     model, count, NVSwitch and MIG layout."
+  - "Group variables: the plan's (as C(pyctl plan) computes it from NetBox and the site policy in
+    C(group_vars/all/pyctl.yml) beside this file) on each C(cluster_<cluster>) group: etcd flags and
+    members, control-plane sizing, Calico CIDRs and MTU. A plan that breaks a rule fails the parse.
+    Measured etcd round trips (C(pyctl plan --rtt)) are pyctl's alone; here the plan takes the site
+    policy's."
   - "NetBox's device status decides which devices are hosts: C(active) ones, and C(planned) or
     C(staged) ones with O(include_planned). Every other device is left out and named in a warning
     (as C(pyctl inventory) lists it), never silently."
@@ -65,6 +71,7 @@ site: dc2
 # ansible-inventory -i inventories/dc2/netbox.yml --graph
 """
 
+from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleParserError
@@ -73,8 +80,10 @@ from ansible.utils.display import Display
 
 try:
     from pyctl import inventory as pyctl_inventory
+    from pyctl import site as pyctl_site
     from pyctl.errors import PyctlError
     from pyctl.netbox import NetBox, settings_from_env
+    from pyctl.plan import group_vars as plan_group_vars
 except ImportError as exc:  # pragma: no cover - import guard for controllers without pyctl
     PYCTL_IMPORT_ERROR: ImportError | None = exc
 else:
@@ -101,6 +110,9 @@ class InventoryModule(BaseInventoryPlugin):
             inv = pyctl_inventory.build(NetBox(settings).site_records(site),
                                         include_planned=self.get_option("include_planned"),
                                         exclude_invalid=self.get_option("exclude_invalid"))
+            policy = Path(path).parent / "group_vars" / "all" / "pyctl.yml"
+            flags = pyctl_site.SiteFlags(settings=str(policy) if policy.is_file() else None)
+            plan = pyctl_site.load(site, inv, pyctl_site.plan_settings(site, flags)).require_plan()
         except PyctlError as exc:
             detail = "".join(f"\n  - {p}" for p in exc.problems)
             raise AnsibleParserError(f"pyctl_netbox: {exc.message}{detail}") from exc
@@ -117,3 +129,7 @@ class InventoryModule(BaseInventoryPlugin):
         for host, variables in hostvars.items():
             for key, value in variables.items():
                 self.inventory.set_variable(host, key, value)
+        for group, variables in plan_group_vars(plan).items():
+            self.inventory.add_group(group)
+            for key, value in variables.items():
+                self.inventory.set_variable(group, key, value)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.integration.conftest import REPO, NetBoxBed, run_pyctl
 
@@ -46,10 +47,22 @@ def test_ansible_inventory_list_equals_the_golden_file(netbox_bed: NetBoxBed, dc
     assert got == json.loads(golden.read_text())
 
 
-def test_plugin_and_pyctl_agree_on_hosts_groups_and_vars(netbox_bed: NetBoxBed) -> None:
+def test_plugin_and_pyctl_agree_on_hosts_groups_and_vars(netbox_bed: NetBoxBed, tmp_path: Path) -> None:
     proc = ansible_inventory(REPO / "inventories" / "dc2" / "netbox.yml", netbox_bed.env())
     plugin = unwrap(json.loads(proc.stdout))
     plugin["_meta"].pop("profile", None)
+    # The plan's variables, on every host of each cluster, are those `pyctl plan` writes for its group.
+    planned = run_pyctl("plan", "dc2", "--json", env=netbox_bed.env(PYCTL_RUNS_DIR=str(tmp_path)))
+    assert planned.code == 0, planned.stderr
+    plan_dir = next((tmp_path / "dc2").glob("*-plan"))
+    plan_vars = {f.stem: yaml.safe_load(f.read_text()) for f in (plan_dir / "group_vars").glob("cluster_*.yml")}
+    assert plan_vars, "pyctl plan wrote no group_vars"
+    members = {g: body["hosts"] for g, body in plugin.items() if g in plan_vars}
+    assert set(members) == set(plan_vars)
+    for group, variables in plan_vars.items():
+        for host in members[group]:
+            hostvars = plugin["_meta"]["hostvars"][host]
+            assert {k: hostvars.pop(k) for k in variables} == variables, (group, host)
     # Site policy from inventories/dc2/group_vars/ is Ansible's to merge, not the plugin's.
     for hostvars in plugin["_meta"]["hostvars"].values():
         assert hostvars.pop("pyctl_plan")["encapsulations"] == ["vxlan"]

@@ -298,3 +298,47 @@ def test_then_the_lab_has_no_drift_three_times_in_a_row(env: dict[str, str], rol
             print(f"drift #{attempt + 1} over {len(registered)} hosts: {doc['seconds']} s", file=sys.stderr)
     finally:
         record.write_bytes(saved)
+
+
+def plain_site_playbook(env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], dict[str, list[str]]]:
+    """`ansible-playbook -i inventories/lab/netbox.yml playbooks/site.yml`, pyctl's CLI unused: the inventory
+    plugin gives the hosts and the plan's variables, Ansible merges the site's group_vars. Returns the run
+    and, per host, the tasks that changed it (ansible.posix.json callback)."""
+    venv_bin = Path(sys.executable).parent
+    proc = subprocess.run(
+        [str(venv_bin / "ansible-playbook"), "-i", "inventories/lab/netbox.yml", "playbooks/site.yml"],
+        cwd=REPO, text=True, capture_output=True, timeout=900, check=False,
+        env={**env, "PATH": f"{venv_bin}:{env.get('PATH', '')}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+             "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_CALLBACKS_ENABLED": ""})
+    changed: dict[str, list[str]] = {}
+    if proc.stdout.startswith("{"):
+        for play in json.loads(proc.stdout)["plays"]:
+            for task in play["tasks"]:
+                for host, res in task["hosts"].items():
+                    if res.get("changed"):
+                        changed.setdefault(host, []).append(task["task"]["name"])
+    return proc, changed
+
+
+def test_plain_ansible_site_playbook_repairs_the_lab_and_changes_nothing_else(
+        env: dict[str, str], rolled_out: Result, registered: list[lab.LabHost]) -> None:
+    # Runs last (file order), on the lab pyctl converged: plain Ansible with the inventory plugin must see the
+    # same variables pyctl's runs get (the plan's included), or it would rewrite the templates they feed.
+    # One hand-edited file gives it something to converge.
+    assert rolled_out.code == 0
+    edited = workers(registered)[0]
+    podman("exec", edited.name, "sed", "-i", "s/modeset=0/modeset=1/", NOUVEAU)
+    started = time.monotonic()
+    proc, changed = plain_site_playbook(env)
+    print(f"plain ansible-playbook site.yml over {len(registered)} hosts: {time.monotonic() - started:.0f} s",
+          file=sys.stderr)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    stats = json.loads(proc.stdout)["stats"]
+    assert set(stats) == {h.name for h in registered}  # every host, from NetBox through the plugin
+    assert all(s["failures"] == 0 and s["unreachable"] == 0 for s in stats.values()), stats
+    assert changed == {edited.name: ["Blacklist nouveau persistently"]}
+    assert "modeset=0" in podman("exec", edited.name, "cat", NOUVEAU)
+    # What plain Ansible left is what pyctl recorded: the drift fast path vouches for every host.
+    result, doc = drift(env)
+    assert result.code == 0, result.stderr[-3000:]
+    assert doc["check_mode"] == []
