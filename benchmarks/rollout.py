@@ -9,8 +9,8 @@ Ansible's defaults (forks 5, no pipelining, no ControlPersist), and a drift over
    phase, the smoke phase — the whole command as an engineer runs it.
 3. Timed: `ansible-playbook` of the same phase playbooks (preflight, gpu, etcd, control_plane, calico), one
    run per phase over all its hosts (no canary batches, no artifact check, no smoke: less work than pyctl),
-   with the inventory pyctl wrote for step 2, under Ansible's defaults: forks 5, ANSIBLE_PIPELINING=False and
-   ssh_args without ControlMaster/ControlPersist.
+   with the inventory pyctl wrote for step 2, under Ansible's defaults: forks 5, ANSIBLE_PIPELINING=False,
+   ssh_args without ControlMaster/ControlPersist and the default internal poll interval (0.001 s).
 4. Timed: `pyctl rollout lab --yes --changed-only`: the hosts whose every role matches the state it recorded
    under today's inputs are left out of every playbook phase (the records are compared over the SSH pool);
    the smoke phase still checks every host.
@@ -21,6 +21,7 @@ Prints the wall times and the ratios; restores the usual 6-host lab unless --kee
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
 import os
 import subprocess
@@ -41,6 +42,22 @@ def timed(*args: str, env: dict[str, str]) -> tuple[float, subprocess.CompletedP
     t0 = time.monotonic()
     proc = sh(*args, env=env)
     return time.monotonic() - t0, proc
+
+
+def defaults_config(runs: Path) -> Path:
+    """The project's ansible.cfg (its plugin and role paths, made absolute) with Ansible's defaults where
+    pyctl tunes: the internal poll interval (no environment variable sets it); forks, pipelining and
+    ControlPersist go by command line and environment."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(REPO / "ansible.cfg")
+    for key in ("inventory_plugins", "filter_plugins", "roles_path"):
+        config["defaults"][key] = str(REPO / config["defaults"][key])
+    config.remove_option("defaults", "internal_poll_interval")
+    path = runs / "ansible-defaults.cfg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        config.write(f)
+    return path
 
 
 def main() -> int:
@@ -70,7 +87,7 @@ def main() -> int:
         run_dir = Path(json.loads(second.stdout)["run_dir"])
         inventory = run_dir / "inventory"
 
-        defaults = {**env, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_PIPELINING": "False",
+        defaults = {**env, "ANSIBLE_CONFIG": str(defaults_config(runs)), "ANSIBLE_PIPELINING": "False",
                     "ANSIBLE_SSH_ARGS": "-o ServerAliveInterval=5 -o ServerAliveCountMax=3",
                     "ANSIBLE_CALLBACKS_ENABLED": "ansible.builtin.default"}
         ansible_s = 0.0

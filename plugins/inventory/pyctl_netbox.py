@@ -79,10 +79,8 @@ from ansible.plugins.inventory import BaseInventoryPlugin
 from ansible.utils.display import Display
 
 try:
-    from pyctl import inventory as pyctl_inventory
     from pyctl import site as pyctl_site
     from pyctl.errors import PyctlError
-    from pyctl.netbox import NetBox, settings_from_env
     from pyctl.plan import group_vars as plan_group_vars
 except ImportError as exc:  # pragma: no cover - import guard for controllers without pyctl
     PYCTL_IMPORT_ERROR: ImportError | None = exc
@@ -105,21 +103,22 @@ class InventoryModule(BaseInventoryPlugin):
             raise AnsibleParserError(f"pyctl_netbox needs pyctl importable: {PYCTL_IMPORT_ERROR}")
         self._read_config_data(path)
         site = self.get_option("site")
+        # The site policy beside this file (group_vars/all/pyctl.yml), as pyctl reads inventories/<dc>/.
+        policy = Path(path).parent / "group_vars" / "all" / "pyctl.yml"
+        flags = pyctl_site.SiteFlags(netbox_url=self.get_option("netbox_url"), token_file=self.get_option("token_file"),
+                                     include_planned=self.get_option("include_planned"),
+                                     exclude_invalid=self.get_option("exclude_invalid"),
+                                     settings=str(policy) if policy.is_file() else None)
         try:
-            settings = settings_from_env(url=self.get_option("netbox_url"), token_file=self.get_option("token_file"))
-            inv = pyctl_inventory.build(NetBox(settings).site_records(site),
-                                        include_planned=self.get_option("include_planned"),
-                                        exclude_invalid=self.get_option("exclude_invalid"))
-            policy = Path(path).parent / "group_vars" / "all" / "pyctl.yml"
-            flags = pyctl_site.SiteFlags(settings=str(policy) if policy.is_file() else None)
-            plan = pyctl_site.load(site, inv, pyctl_site.plan_settings(site, flags)).require_plan()
+            # pyctl's one way in, as every verb takes it: NetBox → the validated inventory → the plan.
+            dc = pyctl_site.load_site(site, flags)
         except PyctlError as exc:
             detail = "".join(f"\n  - {p}" for p in exc.problems)
             raise AnsibleParserError(f"pyctl_netbox: {exc.message}{detail}") from exc
-        for skipped in inv.not_touched():
+        for skipped in dc.inventory.not_touched():
             display.warning(f"pyctl_netbox: not touched: {skipped.name} ({skipped.role or 'no role'}, "
                                  f"{skipped.status}): {skipped.reason}")
-        listing = pyctl_inventory.ansible_inventory(inv)
+        listing = dict(dc.listing)
         hostvars = listing.pop("_meta")["hostvars"]
         listing.pop("all", None)
         for group, body in listing.items():
@@ -129,7 +128,7 @@ class InventoryModule(BaseInventoryPlugin):
         for host, variables in hostvars.items():
             for key, value in variables.items():
                 self.inventory.set_variable(host, key, value)
-        for group, variables in plan_group_vars(plan).items():
+        for group, variables in plan_group_vars(dc.require_plan()).items():
             self.inventory.add_group(group)
             for key, value in variables.items():
                 self.inventory.set_variable(group, key, value)

@@ -538,10 +538,13 @@ def _control_planes(ctx: _Ctx, m: Cluster, mplan: ClusterPlan, tenants: list[Clu
             "to the separate etcd" if overrides else "Events stay in the main etcd", etcd.SOURCE_HOSTED,
             var="control_plane_etcd_servers_overrides")
         svc = tplan.sections.get("services", {}).get("service_cidrs")
+        unit = cp.unit_resources(s)
+        add("control_plane", "apiserver_unit_resources", unit, "the requests as the kube-apiserver unit's "
+            "CPUWeight (1 CPU = 100, systemd's default) and MemoryLow (kept from reclaim)", cp.SOURCE_UNIT)
         tenant_vars.append({
             "name": t.name, "nodes": len(t.hosts), "replicas": s.replicas, "hosts": placement[t.name],
-            "cpu_request": f"{s.cpu_millicores}m", "memory_request": f"{s.memory_mib}Mi", "etcd_servers": servers,
-            "etcd_prefix": prefix, "etcd_servers_overrides": overrides,
+            "cpu_request": f"{s.cpu_millicores}m", "memory_request": f"{s.memory_mib}Mi", **unit,
+            "etcd_servers": servers, "etcd_prefix": prefix, "etcd_servers_overrides": overrides,
             "service_cidrs": svc.value if svc else [],
         })
     mplan.add("control_plane", "tenants", tenant_vars, "hosted control planes this management cluster carries",

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 SOURCE_SIZING = "Kubernetes docs: setup/best-practices/cluster-large (control-plane size by node count, GCE)"
 SOURCE_REPLICAS = "HyperShift: HighlyAvailable control plane (3 kube-apiserver replicas on distinct hosts)"
+SOURCE_UNIT = ("systemd.resource-control(5): CPUWeight= (1–10000, default 100), MemoryLow= (memory kept from "
+               "reclaim while the unit uses less)")
+# systemd's default CPUWeight, that of one ordinary service: one requested CPU weighs as much.
+WEIGHT_PER_CPU = 100
 
 # Kubernetes docs, cluster-large: nodes up to N → n1-standard-<vCPU> (GCE); None: "more than 500".
 SIZE_TIERS: tuple[tuple[int | None, int], ...] = ((5, 1), (10, 2), (100, 4), (250, 8), (500, 16), (None, 32))
@@ -42,6 +46,16 @@ def apiserver_sizing(nodes: int, replicas: int = 3) -> ApiserverSizing:
     tier = f"≤{limit} nodes" if limit is not None else ">500 nodes"
     return ApiserverSizing(nodes=nodes, replicas=replicas, cpu_millicores=vcpu * 1000, memory_mib=vcpu * MIB_PER_VCPU,
                            reason=f"{nodes} nodes: {tier} → n1-standard-{vcpu} ({vcpu} vCPU, {vcpu * 3.75:g} GB)")
+
+
+def unit_resources(s: ApiserverSizing) -> dict[str, int | str]:
+    """The request as resource control on the replica's kube-apiserver unit (the hosted control planes
+    are systemd services, not pods): ``CPUWeight`` in proportion to the CPU request, one CPU weighing as
+    much as an ordinary service (systemd's default 100), so under contention the replicas on a host share
+    it as their requests do, and ``MemoryLow`` the memory request, which the kernel keeps from reclaim as
+    a scheduler keeps a request reserved. Neither is a limit: a replica may use more when the host has it."""
+    weight = max(1, min(10000, round(s.cpu_millicores * WEIGHT_PER_CPU / 1000)))
+    return {"cpu_weight": weight, "memory_low": f"{s.memory_mib}M"}
 
 
 def place_control_planes(tenants: Mapping[str, ApiserverSizing], hosts: Sequence[str]) -> dict[str, list[str]]:

@@ -10,8 +10,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 MODEL_AND_RULES = {"pyctl.inventory", "pyctl.gpu", "pyctl.errors", "pyctl.ansible_filters", "pyctl.etcd_metrics",
                    "pyctl.plan"}
-# The inventory plugin's job is to read NetBox: it takes pyctl's one NetBox client, as `pyctl inventory` does.
-INVENTORY_PLUGIN_EXTRA = {"pyctl.netbox"}
+# The inventory plugin's job is to read NetBox and give the plan's variables: it takes pyctl's one way in
+# (pyctl.site: NetBox → inventory → plan), as every verb does.
+INVENTORY_PLUGIN_EXTRA = {"pyctl.site"}
 
 
 def pyctl_imports(path: Path) -> set[str]:

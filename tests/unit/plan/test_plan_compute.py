@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from pyctl.inventory import Cluster, Inventory, Prefix
 from pyctl.plan import PlanSettings, compute_plan, group_vars, load_settings, render_text
+from pyctl.plan.control_plane import apiserver_sizing, unit_resources
 from pyctl.plan.etcd import GIB
 
 
@@ -283,3 +286,20 @@ def test_plan_ip_families_must_be_on_every_pod_nic(kit):
     dual = compute_plan(inv, load_settings({"pyctl_plan": {"ip_family": "dual"}}))
     assert ("cluster gpu-a: ip_family dual needs ipv6 on every pod-traffic interface, but NetBox has none on 3 "
             "host(s): " + ", ".join(h.name for h in workers)) in dual.violations
+
+
+def test_the_apiserver_requests_reach_the_role_as_unit_resources(dc2):
+    # systemd.resource-control(5): CPUWeight (default 100 = one CPU requested) and MemoryLow = the request.
+    plan = compute_plan(dc2)
+    a = plan.cluster("gpu-a")
+    cpu, memory = a.get("control_plane", "apiserver_cpu_request"), a.get("control_plane", "apiserver_memory_request")
+    tenant = next(t for t in group_vars(plan)["cluster_mgmt"]["control_plane_tenants"] if t["name"] == "gpu-a")
+    assert int(cpu.removesuffix("m")) // 10 == tenant["cpu_weight"]
+    assert tenant["memory_low"] == memory.removesuffix("Mi") + "M"
+    assert a.get("control_plane", "apiserver_unit_resources") == {"cpu_weight": tenant["cpu_weight"],
+                                                                  "memory_low": tenant["memory_low"]}
+
+
+@pytest.mark.parametrize(("nodes", "weight", "memory_low"), [(3, 100, "3840M"), (600, 3200, "122880M")])
+def test_unit_resources_follow_the_request(nodes: int, weight: int, memory_low: str) -> None:
+    assert unit_resources(apiserver_sizing(nodes)) == {"cpu_weight": weight, "memory_low": memory_low}
