@@ -1,6 +1,8 @@
 """Rollouts: phases, batches, a per-DC lock and resumable state (DESIGN.md, issue "rollout").
 
-A rollout runs the phase playbooks in order on growing batches of hosts: a canary first, then
+A rollout runs the phase playbooks in the phase table's order (a graph: phases on hosts of their own,
+the GPU workers' gpu and the management hosts' etcd → control_plane, go side by side; see
+:mod:`pyctl.phases`), each on growing batches of hosts: a canary first, then
 batch sizes as Ansible's ``serial`` reads them (``1,10%,25%,100%``: one host, then 10 % of the
 phase's hosts, then 25 %, then the rest; the last size repeats). etcd members change one at a time,
 so a quorum is never at risk: the phase runs the members as one batch because a cluster can only be
@@ -190,7 +192,7 @@ def execute(state: RolloutState, state_path: Path, run_batch: RunBatch, *, max_f
     cancel = cancel or threading.Event()
     started = time.monotonic()
     total = sum(len(b.hosts) for p in state.phases for b in p.batches)
-    progress = {"done": sum(len(b.hosts) for p in state.phases for b in p.batches if b.done)}
+    done_hosts = sum(len(b.hosts) for p in state.phases for b in p.batches if b.done)
     lock = threading.Lock()
     stopped: list[ExitCode] = []  # the first batch that stopped the rollout gives the code
 
@@ -203,6 +205,7 @@ def execute(state: RolloutState, state_path: Path, run_batch: RunBatch, *, max_f
             say(message)
 
     def run_phase(ps: PhaseState) -> None:
+        nonlocal done_hosts
         phase = BY_NAME[ps.name]
         for i, batch in enumerate(ps.batches, 1):
             if batch.done:
@@ -228,10 +231,10 @@ def execute(state: RolloutState, state_path: Path, run_batch: RunBatch, *, max_f
                 return
             with lock:
                 batch.done = True
-                progress["done"] += len(batch.hosts)
+                done_hosts += len(batch.hosts)
                 state.save(state_path)
                 say(f"[{time.monotonic() - started:7.1f}s] {ps.name}: batch {i}/{len(ps.batches)} done; "
-                    f"{progress['done']}/{total} host-phases done, {bad} failed")
+                    f"{done_hosts}/{total} host-phases done, {bad} failed")
 
     after = _waits_for(state)
     waiting = {ps.name: ps for ps in state.phases if not ps.done}
@@ -335,9 +338,8 @@ def run_batches(site: site_mod.Site, state: RolloutState, state_path: Path, verb
                 say: Say = _stderr) -> tuple[ExitCode, Path]:
     """Take the DC's lock, write the run's inventory (hosts, site and plan group_vars) and run every
     unfinished batch of ``state``. ``before_preflight`` runs first when the preflight phase has work."""
-    by_name = {ph.name: ph for ph in PHASES}
     for ps in state.phases:  # before the lock: a missing playbook writes nothing
-        book = by_name[ps.name].playbook
+        book = BY_NAME[ps.name].playbook
         if book is not None and not (PLAYBOOKS / book).exists():
             raise ConfigError(f"phase {ps.name}: playbook not found: playbooks/{book}")
     plan = site.require_plan()
