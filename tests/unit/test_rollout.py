@@ -138,12 +138,14 @@ class GraphRunner:
     """Records when each batch starts and ends, holds a phase's batch until another phase has started
     (when told to), and fails the hosts it is told to in the phase it is told to."""
 
-    def __init__(self, hold: dict[str, str] | None = None, fail: dict[str, set[str]] | None = None) -> None:
+    def __init__(self, hold: dict[str, str] | None = None, fail: dict[str, set[str]] | None = None,
+                 until: dict[str, threading.Event] | None = None) -> None:
         self.log: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.started = {p.name: threading.Event() for p in PHASES}
         self.hold = hold or {}
         self.fail = fail or {}
+        self.until = until or {}  # a phase whose batch ends only once this event is set
 
     def __call__(self, phase: Phase, hosts: list[str]) -> BatchResult:
         with self.lock:
@@ -152,6 +154,8 @@ class GraphRunner:
         beside = self.hold.get(phase.name)
         if beside:  # a phase that must run beside this one, or the test fails after 10 s
             assert self.started[beside].wait(10), f"{beside} never ran beside {phase.name}"
+        if phase.name in self.until:
+            assert self.until[phase.name].wait(10), f"{phase.name} waited in vain"
         with self.lock:
             self.log.append(("end", phase.name))
         failed = [h for h in hosts if h in self.fail.get(phase.name, set())]
@@ -215,10 +219,18 @@ def test_a_stop_in_one_lane_lets_the_other_lanes_running_batch_finish_and_starts
         tmp_path: Path) -> None:
     state = _site_state(["1", "100%"])
     path = tmp_path / "s.json"
-    # w1 (gpu's canary) fails while etcd's one batch runs beside it.
-    runner = GraphRunner(hold={"gpu": "etcd"}, fail={"gpu": {"w1"}})
+    # w1 (gpu's canary) fails while etcd's one batch runs beside it: etcd's batch ends only once the
+    # stop is said, so the control plane (which waits for etcd alone) is not started by a race.
+    said_stop = threading.Event()
+    runner = GraphRunner(hold={"gpu": "etcd"}, fail={"gpu": {"w1"}}, until={"etcd": said_stop})
     messages: list[str] = []
-    assert execute(state, path, runner, max_fail=0, say=messages.append) == ExitCode.FAILED
+
+    def say(message: str) -> None:
+        messages.append(message)
+        if message.startswith("stopped:"):
+            said_stop.set()
+
+    assert execute(state, path, runner, max_fail=0, say=say) == ExitCode.FAILED
     saved = RolloutState.from_dict(json.loads(path.read_text()))
     assert saved.status == "stopped"
     phases = {ps.name: ps for ps in saved.phases}
