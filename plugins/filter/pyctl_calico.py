@@ -36,9 +36,11 @@ def _plain(value: Any) -> Any:
 
 
 def pyctl_calico_resources(cluster_vars: Mapping[str, Any], install_method: str = "operator",
-                           nat_outgoing: bool = True, node_selector: str = "all()") -> list[dict[str, Any]]:
+                           nat_outgoing: bool = True, node_selector: str = "all()",
+                           node_interfaces: Sequence[str] = ()) -> list[dict[str, Any]]:
     return calico.render_resources(_plain(cluster_vars), install_method=str(install_method),
-                                   nat_outgoing=bool(nat_outgoing), node_selector=str(node_selector))
+                                   nat_outgoing=bool(nat_outgoing), node_selector=str(node_selector),
+                                   node_interfaces=[str(n) for n in node_interfaces])
 
 
 def pyctl_calico_validate(resources: Sequence[Mapping[str, Any]], crd_dir: str = "") -> list[str]:
@@ -50,10 +52,6 @@ def pyctl_calico_block_size_problems(deployed: Sequence[Mapping[str, Any]],
     return calico.block_size_change_problems(_plain(deployed), _plain(wanted))
 
 
-def pyctl_calico_lab_overlay_addresses(hosts: Sequence[str], pool_cidr: str, block_size: int) -> dict[str, str]:
-    return calico.lab_overlay_addresses([str(h) for h in hosts], str(pool_cidr), int(block_size))
-
-
 def pyctl_calico_probe_peers(hosts: Sequence[str], host: str,
                              full_mesh_max: int = mtu.FULL_MESH_MAX_HOSTS) -> list[str]:
     return mtu.probe_peers([str(h) for h in hosts], str(host), int(full_mesh_max))
@@ -62,7 +60,7 @@ def pyctl_calico_probe_peers(hosts: Sequence[str], host: str,
 FILTERS: dict[str, Callable[..., Any]] = {
     f.__name__: f
     for f in (pyctl_calico_resources, pyctl_calico_validate, pyctl_calico_block_size_problems,
-              pyctl_calico_lab_overlay_addresses, pyctl_calico_probe_peers)
+              pyctl_calico_probe_peers)
 }
 
 

@@ -66,8 +66,12 @@ NETWORK = "pyctl-lab"
 # A second network whose eth1 carries pod traffic, as a data center's pod-traffic NIC apart from the
 # management one: the host's pod address (NetBox's pod-traffic interface) differs from its primary IP.
 POD_NETWORK = "pyctl-lab-pod"
-# Bumped when the hosts' networking changes: a host made by an older definition is re-created.
-NETWORK_GENERATION = "3"
+# Bumped when the hosts' networking (or what is mounted into them) changes: a host made by an older
+# definition is re-created.
+NETWORK_GENERATION = "4"
+# Where the image's calico-node stand-in keeps its datastore (images/lab-host/files/calico-node-standin.py):
+# one directory per lab, mounted into each of its hosts, as one cluster's nodes share one Calico datastore.
+CALICO_DATASTORE = "/var/lib/calico-node-standin"
 IMAGE_REPO = "localhost/pyctl-lab-host"
 BASE_IMAGE_REPO = "localhost/pyctl-lab-base"
 POD_NIC = "eth1"
@@ -108,6 +112,22 @@ def host_spec(index: int, which: Lab | None = None) -> LabHost:
 
 def inventory_file(which: Lab | None = None) -> Path:
     return STATE_DIR / "labs" / (which or current()).name / "inventory.json"
+
+
+def calico_datastore(which: Lab | None = None) -> Path:
+    return STATE_DIR / "labs" / (which or current()).name / "calico-datastore"
+
+
+def _forget_calico_nodes(which: Lab, keep: set[str]) -> None:
+    """Take the hosts not in ``keep`` out of the lab's Calico datastore (their node records and blocks), as
+    deleting a node from a cluster does, so the others drop them as peers."""
+    store = calico_datastore(which)
+    for record in (store / "nodes").glob("*.json"):
+        if record.stem not in keep:
+            record.unlink()
+    for claim in (store / "blocks").glob("*/*"):
+        if claim.read_text(encoding="utf-8") not in keep:
+            claim.unlink()
 
 
 def _log(message: str) -> None:
@@ -293,7 +313,8 @@ def _create(host: LabHost, image: str, which: Lab) -> None:
         # Interface names pinned: podman orders a container's networks as it likes (eth0/eth1 swapped otherwise).
         "--systemd=always", "--network", f"{NETWORK}:ip={host.ip},mac={host.mac},interface_name=eth0",
         "--network", f"{POD_NETWORK}:ip={host.pod_ip},mac={host.pod_mac},interface_name={POD_NIC}",
-        "--cap-add", "NET_ADMIN", *(f"--sysctl={k}={v}" for k, v in HOST_SYSCTLS.items()), image,
+        "--cap-add", "NET_ADMIN", *(f"--sysctl={k}={v}" for k, v in HOST_SYSCTLS.items()),
+        "--volume", f"{calico_datastore(which)}:{CALICO_DATASTORE}", image,
     )  # fmt: skip
 
 
@@ -395,6 +416,8 @@ def _up(n: int, which: Lab) -> list[LabHost]:
     key = ensure_key()
     public_key = key.with_suffix(".pub").read_text(encoding="utf-8")
     _ensure_network()
+    calico_datastore(which).mkdir(parents=True, exist_ok=True)
+    _forget_calico_nodes(which, wanted_names)
     existing = {c["Names"][0]: c for c in found.ours}
 
     # Hosts beyond n, and hosts built from another image definition, are removed.
@@ -463,6 +486,7 @@ def _down(which: Lab) -> list[str]:
             _podman("network", "rm", name)
     _write_known_hosts(which, None)
     inventory_file(which).unlink(missing_ok=True)
+    shutil.rmtree(calico_datastore(which), ignore_errors=True)
     return names
 
 

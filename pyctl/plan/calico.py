@@ -16,8 +16,8 @@ names the IPAM resource ``IPAMConfig``; calicoctl's projectcalico.org/v3 calls i
 unknown fields reported (the API server's strict field validation would reject them) and with the CRDs'
 CEL rules (``x-kubernetes-validations``) that jsonschema cannot evaluate re-stated for the fields pyctl sets.
 
-The lab overlay helper (:func:`lab_overlay_addresses`; the probes' peers are :func:`pyctl.plan.mtu.probe_peers`)
-serves the calico role's proof on the wire; the role reaches all of this through ``plugins/filter/pyctl_calico.py``.
+The calico role reaches all of this through ``plugins/filter/pyctl_calico.py`` (the path probes' peers are
+:func:`pyctl.plan.mtu.probe_peers`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -100,10 +101,16 @@ def _modes(cluster_vars: Mapping[str, Any], family: str) -> tuple[str, str]:
 
 
 def render_resources(cluster_vars: Mapping[str, Any], *, install_method: str = "operator",
-                     nat_outgoing: bool = True, node_selector: str = "all()") -> list[dict[str, Any]]:
+                     nat_outgoing: bool = True, node_selector: str = "all()",
+                     node_interfaces: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The Calico resources of one cluster from its plan variables, in the order to apply them.
 
     ``nat_outgoing`` and ``node_selector`` are site policy, not plan values: they apply to every pool.
+    ``node_interfaces`` are the cluster's pod-traffic NICs (NetBox): an operator install tells calico-node to
+    take each node's address from one of them (``nodeAddressAutodetectionV4.interface``, a regex calico-node
+    matches unanchored, so it is anchored here); Calico's default, first-found, takes the first NIC it lists,
+    often the management one, and the tunnels would run over a NIC the plan's MTU was not computed for.
+    (Manifest installs set calico-node's IP_AUTODETECTION_METHOD in calico.yaml, which pyctl does not render.)
     ValueError when a plan variable the resources need is missing or the modes contradict each other.
     """
     if install_method not in INSTALL_METHODS:
@@ -123,8 +130,12 @@ def render_resources(cluster_vars: Mapping[str, Any], *, install_method: str = "
                              "encapsulation": _OPERATOR_ENCAPSULATION[(ipip, vxlan)],
                              "natOutgoing": "Enabled" if nat_outgoing else "Disabled",
                              "nodeSelector": node_selector})
+        network: dict[str, Any] = {"mtu": veth_mtu, "ipPools": ip_pools}
+        if node_interfaces:
+            names = sorted(set(node_interfaces))
+            network["nodeAddressAutodetectionV4"] = {"interface": f"^({'|'.join(re.escape(n) for n in names)})$"}
         out.append({"apiVersion": API_OPERATOR, "kind": "Installation", "metadata": {"name": DEFAULT_NAME},
-                    "spec": {"calicoNetwork": {"mtu": veth_mtu, "ipPools": ip_pools}}})
+                    "spec": {"calicoNetwork": network}})
     else:
         namespace, name = CALICO_CONFIG
         # calico-node takes the veth MTU and each tunnel's MTU from this key (Calico docs, configuring/mtu);
@@ -340,23 +351,3 @@ def block_size_change_problems(deployed: Iterable[Mapping[str, Any]], wanted: It
         family = "ipv4" if ipaddress.ip_network(cidr).version == 4 else "ipv6"
         problems += [f"pool {cidr}: {p}" for p in ipam.block_change_problems(block, have.get(cidr), family)]
     return problems
-
-
-# --- lab overlay -----------------------------------------------------------------------------------------
-
-def lab_overlay_addresses(hosts: Sequence[str], pool_cidr: str, block_size: int) -> dict[str, str]:
-    """Overlay address (``addr/pool prefix``) per host, as Calico would give its tunnel device.
-
-    Calico takes a node's tunnel address from the node's own block; here host ``i`` of the sorted names
-    gets the first host address of block ``i`` of the pool, and the pool's prefix so every peer is on-link
-    over the vxlan device.
-    """
-    net = ipam.network(pool_cidr)
-    family = "ipv4" if net.version == 4 else "ipv6"
-    names = sorted(set(hosts))
-    blocks = ipam.pool_blocks(pool_cidr, block_size)
-    if len(names) > blocks:
-        raise ValueError(f"{len(names)} hosts but the pool {net.cidr} has only {blocks} blocks of /{block_size}")
-    size = ipam.block_addresses(block_size, family)
-    offset = 1 if size > 2 else 0  # never the block's network address, where a block has a host address
-    return {h: f"{net.network + i * size + offset}/{net.prefixlen}" for i, h in enumerate(names)}

@@ -232,15 +232,16 @@ def test_block_size_is_compared_across_kinds_and_defaults(plan_vars):
     assert calico.block_size_change_problems([other], wanted) == []
 
 
-# --- lab overlay and probes ------------------------------------------------------------------------------
+# --- node address and probes ----------------------------------------------------------------------------
 
-def test_lab_overlay_address_is_the_first_host_of_each_nodes_block():
-    assert calico.lab_overlay_addresses(["c3", "c1", "c2"], "10.100.0.0/16", 26) == {
-        "c1": "10.100.0.1/16", "c2": "10.100.0.65/16", "c3": "10.100.0.129/16"}
-    assert calico.lab_overlay_addresses(["a", "b"], "10.100.0.0/30", 32) == {"a": "10.100.0.0/30",
-                                                                          "b": "10.100.0.1/30"}
-    with pytest.raises(ValueError, match=r"3 hosts but the pool 10\.100\.0\.0/25 has only 2 blocks of /26"):
-        calico.lab_overlay_addresses(["a", "b", "c"], "10.100.0.0/25", 26)
+def test_operator_installs_take_the_node_address_from_the_pod_traffic_nics():
+    resources = calico.render_resources(_plan_vars(), node_interfaces=["eth1", "bond0.100", "eth1"])
+    network = resources[0]["spec"]["calicoNetwork"]
+    assert network["nodeAddressAutodetectionV4"] == {"interface": r"^(bond0\.100|eth1)$"}
+    assert calico.validate(resources) == []
+    assert "nodeAddressAutodetectionV4" not in calico.render_resources(_plan_vars())[0]["spec"]["calicoNetwork"]
+    manifest = calico.render_resources(_plan_vars(), install_method="manifest", node_interfaces=["eth1"])
+    assert "nodeAddressAutodetectionV4" not in str(manifest)  # calico.yaml's env, which pyctl does not render
 
 
 def test_probe_peers_full_mesh_up_to_the_limit():
@@ -283,7 +284,7 @@ def test_probe_reports_a_short_path_with_both_numbers():
     probe = _load(PROBE, "calico_path_mtu")
     spec = {"host": "lab-02", "underlay": {"mtu": 1500, "source": "NetBox", "peers": {"lab-03": "172.31.213.13",
                                                                                        "lab-04": ""}},
-            "overlay": {"mtu": 1450, "source": "the plan", "device": "vxlan.pyctl", "peers": {"lab-03": "10.1.0.65"}}}
+            "overlay": {"mtu": 1450, "source": "the plan", "device": "vxlan.calico", "peers": {"lab-03": "10.1.0.65"}}}
     paths = probe.paths_of(json.loads(base64.b64decode(base64.b64encode(json.dumps(spec).encode()))))
     assert [(p["kind"], p["peer"], p["mtu"]) for p in paths] == [("underlay", "lab-03", 1500),
                                                                   ("overlay", "lab-03", 1450)]
@@ -292,7 +293,7 @@ def test_probe_reports_a_short_path_with_both_numbers():
         "172.31.213.13)")
     assert probe.message("lab-02", {**paths[1], "ok": False, "largest": 1350}).startswith(
         "overlay path lab-02 → lab-03 carries 1350 bytes, the plan says MTU 1450 (don't-fragment probes to "
-        "10.1.0.65 over vxlan.pyctl)")
+        "10.1.0.65 over vxlan.calico)")
 
 
 # --- the filter plugin ----------------------------------------------------------------------------------

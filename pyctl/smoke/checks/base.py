@@ -66,8 +66,8 @@ class SmokeSettings:
     apiserver_client: str = "admin"
     # The GPU driver every host of the DC runs (roles/gpu_driver gpu_driver_version; "" = not pinned).
     gpu_driver_version: str = ""
-    # Overlay devices, the first one present is probed (Calico's by encapsulation, then the lab's).
-    overlay_devices: tuple[str, ...] = ("vxlan.calico", "tunl0", "wireguard.cali", "vxlan.pyctl")
+    # Overlay devices (Calico's, by encapsulation): the first one present is probed.
+    overlay_devices: tuple[str, ...] = ("vxlan.calico", "tunl0", "wireguard.cali")
     # Path MTU probes: all pairs up to this many hosts per cluster, a ring sample above (pyctl.plan.mtu.probe_peers).
     full_mesh_max_hosts: int = FULL_MESH_MAX_HOSTS
     probe_timeout_s: float = 1.0

@@ -79,6 +79,14 @@ def test_full_rollout_is_green_through_every_phase(rolled_out: Result, registere
     assert checks[(registered[3].name, "apiserver-readyz")] == "pass"
     assert checks[(workers(registered)[0].name, "gpu-count")] == "pass"
     assert checks[(workers(registered)[0].name, "path-mtu")] == "pass"
+    # ... over calico-node's tunnel too (the image's stand-in built it from the resources the role wrote):
+    # the plan's overlay MTU to every other worker of the cluster, not only the underlay
+    path_mtu = next(o for h in report["hosts"] if h["name"] == workers(registered)[0].name
+                    for o in h["checks"] if o["check"] == "path-mtu")
+    overlay = {(p["peer"], p["size"]) for p in path_mtu["data"]["paths"] if p["kind"] == "overlay vxlan.calico"}
+    assert {peer for peer, _ in overlay} == {w.name for w in workers(registered)[1:]}, path_mtu
+    underlay = {p["size"] for p in path_mtu["data"]["paths"] if p["kind"] == "underlay"}
+    assert {size for _, size in overlay} == {u - 50 for u in underlay}, path_mtu  # VXLAN's 50 bytes
     assert (smoke_dir / "report.html").is_file()
     # every role that converged a host left its record, under today's inputs
     records = runs / "lab" / "desired-state"
