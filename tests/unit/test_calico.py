@@ -5,12 +5,10 @@ block-size changes refused, and the helpers behind the calico role's proof on th
 from __future__ import annotations
 
 import base64
-import importlib.util
 import inspect
 import json
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,6 +17,7 @@ from ansible.errors import AnsibleFilterError
 
 from pyctl.inventory import Cluster, Gpu, Host, Inventory, Prefix
 from pyctl.plan import PlanSettings, calico, compute_plan, group_vars, mtu
+from tests.load import load_file
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "plugins" / "filter" / "pyctl_calico.py"
@@ -271,13 +270,7 @@ def test_molecule_scenario_uses_the_values_the_plan_computes():
 
 # --- the probe script (roles/calico/files/calico-path-mtu.py) ---------------------------------------------
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_load = load_file
 
 
 def test_probe_reports_a_short_path_with_both_numbers():

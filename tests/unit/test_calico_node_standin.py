@@ -4,7 +4,6 @@ IPAM and the datastore would. The device part (ip, bridge) runs on the lab and i
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +13,7 @@ import pytest
 import yaml
 
 from pyctl.plan import calico
+from tests.load import load_file
 
 REPO = Path(__file__).resolve().parents[2]
 STANDIN = REPO / "images" / "lab-host" / "files" / "calico-node-standin.py"
@@ -21,12 +21,7 @@ STANDIN = REPO / "images" / "lab-host" / "files" / "calico-node-standin.py"
 
 @pytest.fixture(scope="module")
 def standin() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("calico_node_standin", STANDIN)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file(STANDIN, "calico_node_standin")
 
 
 def _vars(**over: Any) -> dict[str, Any]:

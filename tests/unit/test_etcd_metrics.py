@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pyctl import etcd_metrics as em
+from tests.load import load_file
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "etcd-metrics"
 # /metrics of Debian's etcd 3.4.23 on a lab host after ~300 puts (the slow, shared disk of this machine).
@@ -89,14 +90,8 @@ def test_metrics_without_disk_histograms_are_refused() -> None:
 
 
 def test_filter_plugin_exposes_the_same_functions() -> None:
-    import importlib.util
-
     path = Path(__file__).resolve().parents[2] / "plugins" / "filter" / "pyctl_etcd.py"
-    spec = importlib.util.spec_from_file_location("pyctl_etcd_filter", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file(path, "pyctl_etcd_filter")
     filters = module.FilterModule().filters()
     assert filters["pyctl_etcd_disk_latency"](LAB, 10, 25) == em.disk_latency(LAB)
     assert filters["pyctl_etcd_histogram_quantile"](LAB, em.WAL_FSYNC, 0.99) == pytest.approx(0.02376)

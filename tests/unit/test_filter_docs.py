@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,6 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.load import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
 FILTER_DIR = ROOT / "plugins" / "filter"
@@ -23,11 +24,7 @@ ENV = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FILTE
 def _exported() -> list[str]:
     names: list[str] = []
     for path in sorted(FILTER_DIR.glob("*.py")):
-        spec = importlib.util.spec_from_file_location(f"_filter_docs_{path.stem}", path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = load_file(path, f"_filter_docs_{path.stem}")
         names += module.FilterModule().filters()
     return sorted(names)
 

@@ -3,7 +3,6 @@ with the same messages, as pyctl's inventory validation (which exits 3 before an
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 from pathlib import Path
 from types import ModuleType
@@ -16,18 +15,14 @@ from ansible.errors import AnsibleFilterError
 
 from pyctl.errors import ExitCode, InventoryError
 from pyctl.inventory import DEVICE_CUSTOM_FIELDS, DeviceRecord, InterfaceRecord, SiteRecords, build
+from tests.load import load_file
 
 PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "filter" / "pyctl_gpu.py"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pyctl_gpu_filter", PLUGIN)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file(PLUGIN, "pyctl_gpu_filter")
 
 
 plugin = _load()

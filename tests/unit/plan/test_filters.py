@@ -3,29 +3,20 @@ pyctl.plan function behind it encodes, plus the documentation every filter must 
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 from pathlib import Path
-from types import ModuleType
 
 import jinja2
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
+from tests.load import load_file
+
 PLUGIN = Path(__file__).resolve().parents[3] / "plugins" / "filter" / "pyctl_plan.py"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pyctl_plan_filter", PLUGIN)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-plugin = _load()
+plugin = load_file(PLUGIN, "pyctl_plan_filter")
 FILTERS = plugin.FilterModule().filters()
 
 
