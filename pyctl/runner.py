@@ -200,7 +200,7 @@ def explain_unreachable(host: str, message: str) -> str:
             )
         return (
             f"{host}: SSH host key does not match known_hosts; refusing to connect. If the host was rebuilt, "
-            "re-collect its key (lab: `python -m pyctl.dev.lab up N`); otherwise suspect a man in the middle."
+            "re-collect its key (lab: `pyctl dev lab up N`); otherwise suspect a man in the middle."
         )
     return message.strip()
 

@@ -10,7 +10,7 @@ source "$repo/scripts/phase.sh"  # each role's time, in the summary of .ci/run a
 venv_bin="$repo/.venv/bin"
 # molecule and ansible-runner look up ansible-playbook / ansible-config on PATH.
 export PATH="$venv_bin:$PATH"
-PYCTL_LAB_IMAGE=$("$venv_bin/python" -m pyctl.dev.lab image)
+PYCTL_LAB_IMAGE=$("$venv_bin/pyctl" dev lab image)
 export PYCTL_LAB_IMAGE
 export ANSIBLE_FORCE_COLOR=false PY_COLORS=0
 jobs=${PYCTL_MOLECULE_JOBS:-2}

@@ -60,7 +60,7 @@ set -m
 (
     set +m  # its steps stay in its process group
     trap - EXIT
-    background_step lab-image "$bin/python" -m pyctl.dev.lab image &&
+    background_step lab-image "$bin/pyctl" dev lab image &&
         background_step netbox-prepare "$bin/pyctl" dev netbox prepare --json
 ) &
 prep_pid=$!

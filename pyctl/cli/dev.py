@@ -32,10 +32,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                                description="`up N` makes exactly N lab hosts (systemd, sshd, fixed IP and MAC, "
                                "NET_ADMIN) and registers them in NetBox's `lab` site (eth0: the primary IP; eth1, "
                                "on a network of its own: pod traffic, with its real MTU), starting the NetBox test "
-                               "bed if needed; `down` removes them; `status` lists them. PYCTL_LAB_NAME (`lab`, "
+                               "bed if needed; `down` removes them; `status` lists them; `image` builds the lab "
+                               "host image when its definition changed and prints its tag. PYCTL_LAB_NAME (`lab`, "
                                "the default, or `test`, a test session's) picks the lab: its hosts are "
                                "pyctl-NAME-01…, and no verb touches another lab's hosts.")
-    p_lab.add_argument("action", choices=["up", "down", "status"])
+    p_lab.add_argument("action", choices=["up", "down", "status", "image"])
     p_lab.add_argument("hosts", nargs="?", type=int, default=5, help="with up: how many hosts (default 5)")
     p_lab.add_argument("--json", action="store_true", help="machine-readable output")
     _add_mirror_parser(dev_sub)
@@ -90,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
 
 def cmd_dev_lab(args: argparse.Namespace, bed: bed_mod.Bed) -> int:
     started = time.monotonic()
+    if args.action == "image":
+        info = lab.ensure_image()
+        print(json.dumps(asdict(info), indent=2) if args.json else info.tag)
+        return ExitCode.OK
     if args.action == "up":
         hosts = lab.up(args.hosts)
         records = [(h.name, f"{h.ip}/{lab.SUBNET.prefixlen}", f"{h.pod_ip}/{lab.POD_SUBNET.prefixlen}",

@@ -11,15 +11,12 @@ Ansible and pyctl connect with ``StrictHostKeyChecking=yes`` against that file o
 Labs side by side (the demo's ``lab``, a test session's ``test``: ``$PYCTL_LAB_NAME``, :mod:`pyctl.dev.lab_names`):
 each verb acts on one lab's hosts, and only those this checkout made.
 
-    python -m pyctl.dev.lab up 5 [--json]     # exactly 5 hosts, started, sshd answering
-    python -m pyctl.dev.lab status [--json]
-    python -m pyctl.dev.lab down [--json]     # removes only what this lab created
-    python -m pyctl.dev.lab image [--json]    # builds the image if needed, prints its tag
+`pyctl dev lab up|down|status|image` (pyctl/cli/dev.py) is the command line; up also registers the hosts
+in NetBox.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import fcntl
@@ -35,7 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -504,70 +501,3 @@ def status(which: Lab | None = None) -> list[LabHost]:
             state = "running (sshd not answering)"
         hosts.append(dataclasses.replace(spec, state=state))
     return hosts
-
-
-# --- CLI ---------------------------------------------------------------------------------------------
-
-
-def _print_hosts(hosts: Sequence[LabHost]) -> None:
-    if not hosts:
-        print("no lab hosts")
-        return
-    for h in hosts:
-        print(f"{h.name:<14} {h.ip:<15} {h.mac}  {h.state}")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyctl.dev.lab", description="Lab hosts: podman + systemd + sshd")
-    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    sub = parser.add_subparsers(dest="command", required=True)
-    up_parser = sub.add_parser("up", help="start exactly N hosts")
-    up_parser.add_argument("n", type=int)
-    for name in ("down", "status", "image"):
-        sub.add_parser(name)
-    # --json is accepted after the subcommand too (`lab up 5 --json`).
-    args, rest = parser.parse_known_args(argv)
-    if rest and rest != ["--json"]:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    as_json = bool(args.json or rest)
-
-    try:
-        started = time.monotonic()
-        result: Any
-        if args.command == "up":
-            which = current()
-            hosts = up(args.n, which)
-            result = {"lab": which.name, "hosts": [asdict(h) for h in hosts],
-                      "seconds": round(time.monotonic() - started, 1), "known_hosts": str(KNOWN_HOSTS_FILE),
-                      "private_key": str(KEY_FILE), "inventory": str(inventory_file(which))}  # fmt: skip
-            if not as_json:
-                _print_hosts(hosts)
-                _log(f"lab {which.name}: {len(hosts)} host(s) up in {result['seconds']} s; "
-                     f"inventory {result['inventory']}")
-        elif args.command == "down":
-            removed = down()
-            result = {"removed": removed}
-            if not as_json:
-                _log(f"lab: removed {len(removed)} host(s)")
-        elif args.command == "status":
-            hosts = status()
-            result = {"hosts": [asdict(h) for h in hosts]}
-            if not as_json:
-                _print_hosts(hosts)
-        else:
-            info = ensure_image()
-            result = asdict(info)
-            if not as_json:
-                print(info.tag)
-    except PyctlError as exc:
-        _log(f"error: {exc.message}")
-        return int(exc.exit_code)
-    except KeyboardInterrupt:
-        return int(ExitCode.INTERRUPTED)
-    if as_json:
-        print(json.dumps(result, indent=2))
-    return int(ExitCode.OK)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

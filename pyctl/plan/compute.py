@@ -238,8 +238,7 @@ def _ipam(cplan: ClusterPlan, c: Cluster, cs: PlanSettings, ctx: _Ctx) -> None:
         if pool is not None:
             try:
                 cap = ipam.ipam_capacity(pool, block, cs.max_pods_per_node, nodes, extra_addresses=tunnels,
-                                         max_blocks_per_host=cs.max_blocks_per_host,
-                                         strict_affinity=cs.strict_affinity,
+                                         max_blocks_per_host=cs.max_blocks_per_host, strict_affinity=cs.strict_affinity,
                                          min_headroom_percent=cs.min_headroom_percent)
             except ValueError as exc:
                 plan.violations.append(f"{where}: {exc}")
