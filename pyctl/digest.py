@@ -38,18 +38,29 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def tree_files(root: Path, entries: Iterable[str]) -> list[Path]:
+    """The files a tree digest covers: every file under ``root/<entry>`` but Molecule's and caches, in
+    path order (what a bundle carries as ``project/``)."""
+    files: list[Path] = []
+    for entry in sorted(entries):
+        top = root / entry
+        if top.is_file():
+            files.append(top)
+        elif top.is_dir():
+            files += sorted(p for p in top.rglob("*")
+                            if p.is_file() and not _SKIP_DIRS.intersection(p.relative_to(root).parts))
+    return files
+
+
 def tree_digest(root: Path, entries: Iterable[str]) -> str:
     """sha256 over every file under ``root/<entry>`` (relative path, mode's executable bit and content),
     in path order; a missing entry counts as missing, so adding it changes the digest."""
     h = hashlib.sha256()
     for entry in sorted(entries):
-        top = root / entry
-        if not top.exists():
+        if not (root / entry).exists():
             h.update(f"missing {entry}\n".encode())
             continue
-        files = [top] if top.is_file() else sorted(
-            p for p in top.rglob("*") if p.is_file() and not _SKIP_DIRS.intersection(p.relative_to(root).parts))
-        for path in files:
+        for path in tree_files(root, [entry]):
             rel = path.relative_to(root).as_posix()
             executable = "x" if path.stat().st_mode & 0o111 else "-"
             h.update(f"{rel} {executable} {sha256(path.read_bytes())}\n".encode())

@@ -98,6 +98,31 @@ class SiteRecords:
     device_type_custom_fields: frozenset[str] = frozenset()  # … and on dcim.devicetype
 
 
+def records_to_dict(records: SiteRecords) -> dict[str, Any]:
+    """The records as plain JSON (a bundle's NetBox snapshot); :func:`records_from_dict` reads them back."""
+    doc = asdict(records)
+    doc["device_custom_fields"] = sorted(records.device_custom_fields)
+    doc["device_type_custom_fields"] = sorted(records.device_type_custom_fields)
+    return doc
+
+
+def _interface(doc: Mapping[str, Any]) -> InterfaceRecord:
+    return InterfaceRecord(name=doc["name"], mtu=doc.get("mtu"), type=doc.get("type", ""),
+                           addresses=tuple(doc.get("addresses", ())),
+                           members=tuple(_interface(m) for m in doc.get("members", ())),
+                           parent=_interface(doc["parent"]) if doc.get("parent") else None)
+
+
+def records_from_dict(doc: Mapping[str, Any]) -> SiteRecords:
+    """:func:`records_to_dict`'s output as the records NetBox gave (KeyError/TypeError on another shape)."""
+    devices = tuple(DeviceRecord(**{**d, "custom_fields": dict(d["custom_fields"]),
+                                    "pod_interfaces": tuple(_interface(i) for i in d["pod_interfaces"])})
+                    for d in doc["devices"])
+    return SiteRecords(site=doc["site"], devices=devices, prefixes=tuple(PrefixRecord(**p) for p in doc["prefixes"]),
+                       device_custom_fields=frozenset(doc["device_custom_fields"]),
+                       device_type_custom_fields=frozenset(doc.get("device_type_custom_fields", ())))
+
+
 # --- the model ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

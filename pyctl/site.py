@@ -40,11 +40,21 @@ def plan_settings(dc: str, flags: SiteFlags) -> PlanSettings:
     return load_settings(config.plan_policy(dc, flags.settings))
 
 
-def load_inventory(dc: str, flags: SiteFlags, *, mtu_mismatch: str = "problem") -> inv_mod.Inventory:
-    """The validated inventory of ``dc`` read from NetBox (InventoryError naming every problem)."""
-    records = NetBox(settings_from_env(url=flags.netbox_url, token_file=flags.token_file)).site_records(dc)
+def load_records(dc: str, flags: SiteFlags) -> inv_mod.SiteRecords:
+    """Everything the inventory of ``dc`` is built from, read from NetBox."""
+    return NetBox(settings_from_env(url=flags.netbox_url, token_file=flags.token_file)).site_records(dc)
+
+
+def build_inventory(records: inv_mod.SiteRecords, flags: SiteFlags, *,
+                    mtu_mismatch: str = "problem") -> inv_mod.Inventory:
+    """The validated inventory of the records (InventoryError naming every problem), as the flags take it."""
     return inv_mod.build(records, mtu_mismatch=mtu_mismatch, include_planned=flags.include_planned,
                          exclude_invalid=flags.exclude_invalid)
+
+
+def load_inventory(dc: str, flags: SiteFlags, *, mtu_mismatch: str = "problem") -> inv_mod.Inventory:
+    """The validated inventory of ``dc`` read from NetBox (InventoryError naming every problem)."""
+    return build_inventory(load_records(dc, flags), flags, mtu_mismatch=mtu_mismatch)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from types import ModuleType
 from pyctl.errors import ExitCode, PyctlError, report
 
 # The verbs in the order `pyctl --help` lists them.
-VERBS = ("inventory", "plan", "run", "rollout", "drift", "reapply", "dev", "smoke", "artifacts", "tco")
+VERBS = ("inventory", "plan", "run", "rollout", "drift", "reapply", "dev", "smoke", "artifacts", "bundle", "mirror",
+         "tco")
 
 EPILOG = """\
 examples:

@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import functools
 import hashlib
-import http.server
 import json
 import os
 import shutil
@@ -30,11 +28,11 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from pyctl.bundle import serve as bundle_serve
 from pyctl.paths import REPO
 
 MIRROR_ROOT = Path(os.environ.get("PYCTL_DEV_MIRROR", "/var/lib/pyctl-dev/mirror"))
@@ -130,28 +128,12 @@ def _can_bind(address: str, port: int) -> bool:
     return True
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        sys.stderr.write(f"{self.address_string()} {format % args}\n")
-
-
 def serve(directory: Path, port: int, addresses: list[str]) -> None:
-    """Serve ``directory`` on each address (blocking until SIGTERM/SIGINT)."""
-    wildcard = [a for a in addresses if a in ("", "0.0.0.0", "::")]  # noqa: S104 (named to refuse it)
-    if wildcard:
-        raise MirrorError(f"refusing to bind a wildcard address ({wildcard[0]!r}): name each address")
-    handler = functools.partial(_Handler, directory=str(directory))
-    servers = [http.server.ThreadingHTTPServer((a, port), handler) for a in addresses]
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    for t in threads:
-        t.start()
-    stop.wait()
-    for s in servers:
-        s.shutdown()
-        s.server_close()
+    """Serve ``directory`` on each address (blocking until SIGTERM/SIGINT): the mirror's own server."""
+    try:
+        bundle_serve.serve(directory, port, addresses)
+    except bundle_serve.ServeError as exc:
+        raise MirrorError(str(exc)) from exc
 
 
 def _read_pid(pidfile: Path) -> dict[str, Any] | None:

@@ -78,10 +78,9 @@ def load_dataset(ds):
     prefix_roles = {}
     for slug in ds.get("prefix_roles", []):
         prefix_roles[slug], _ = Role.objects.get_or_create(slug=slug, defaults={"name": slug})
-    platform = None
-    if "platform" in ds:
-        platform, _ = Platform.objects.get_or_create(slug=ds["platform"]["slug"],
-                                                     defaults={"name": ds["platform"]["name"]})
+    platforms = {}
+    for pf in ds.get("platforms", []):
+        platforms[pf["slug"]], _ = Platform.objects.get_or_create(slug=pf["slug"], defaults={"name": pf["name"]})
     dtypes = {}
     for dt in ds.get("device_types", []):
         manufacturer, _ = Manufacturer.objects.get_or_create(
@@ -123,7 +122,7 @@ def load_dataset(ds):
         dt = dtypes[d["device_type"]]
         devices.append(Device(
             name=d["name"], site=sites[d["site"]], rack=racks[d["rack"]], role=roles[d["role"]], device_type=dt,
-            platform=platform, status=d.get("status", "active"), airflow=dt.airflow,
+            platform=platforms.get(d.get("platform")), status=d.get("status", "active"), airflow=dt.airflow,
             custom_field_data=d.get("custom_fields", {})))
     devices = Device.objects.bulk_create(devices, batch_size=2000)
 

@@ -12,7 +12,9 @@ from typing import Any
 
 from pyctl.inventory import DEVICE_CUSTOM_FIELDS, GPU_CAPACITY_FIELD, POD_TRAFFIC_TAG
 
+# The demo DCs run Ubuntu 22.04; the lab hosts are what the lab image is (Debian 12, images/lab-host).
 PLATFORM = {"name": "Ubuntu 22.04", "slug": "ubuntu-2204"}
+LAB_PLATFORM = {"name": "Debian 12", "slug": "debian-12"}
 ROLES = [
     {"name": "GPU worker", "slug": "gpu-worker", "color": "4caf50"},
     {"name": "Control plane", "slug": "control-plane", "color": "2196f3"},
@@ -88,12 +90,12 @@ class _Site:
         return rack
 
     def add(self, name: str, role: str, dtype: str, cluster: str, *, address: str, mtu: int,
-            gpu: dict[str, Any] | None = None) -> None:
+            gpu: dict[str, Any] | None = None, platform: str = PLATFORM["slug"]) -> None:
         cf: dict[str, Any] = {"cluster": cluster}
         if gpu:
             cf.update(gpu)
         self.devices.append({"name": name, "site": self.slug, "rack": self.rack(), "role": role,
-                             "device_type": dtype, "platform": PLATFORM["slug"], "custom_fields": cf,
+                             "device_type": dtype, "platform": platform, "custom_fields": cf,
                              "address": address, "pod_nic": POD_NIC, "mtu": mtu})
 
     def prefix(self, prefix: str, role: str, cluster: str | None) -> None:
@@ -136,7 +138,7 @@ def _spec(sites: list[_Site]) -> dict[str, Any]:
                   "description": "The NIC that carries pod traffic (the overlay's underlay)"}],
         "roles": ROLES,
         "prefix_roles": PREFIX_ROLES,
-        "platform": PLATFORM,
+        "platforms": [PLATFORM, LAB_PLATFORM],
         "device_types": DEVICE_TYPES,
         "sites": [{"slug": s.slug, "racks": s.racks} for s in sites],
         "prefixes": [p for s in sites for p in s.prefixes],
@@ -193,10 +195,10 @@ def lab(hosts: list[tuple[str, str, str, int]]) -> dict[str, Any]:
     mgmt = LAB_MGMT_ROLES if len(hosts) >= len(LAB_MGMT_ROLES) + 1 else ()
     for i, (name, address, _, mtu) in enumerate(hosts):
         if i < len(mgmt):
-            site.add(name, mgmt[i], "lab-host", "lab-mgmt", address=address, mtu=mtu)
+            site.add(name, mgmt[i], "lab-host", "lab-mgmt", address=address, mtu=mtu, platform=LAB_PLATFORM["slug"])
         else:
             layout = {"3g.40gb": 2} if i % 2 else None
-            site.add(name, "gpu-worker", "lab-host", "lab-gpu", address=address, mtu=mtu,
+            site.add(name, "gpu-worker", "lab-host", "lab-gpu", address=address, mtu=mtu, platform=LAB_PLATFORM["slug"],
                      gpu={"gpu_model": "H100-80GB", "gpu_count": 8, "nvswitch": True, "mig_layout": layout})
     for device, (_, _, pod_address, _) in zip(site.devices, hosts, strict=True):
         device.update({"pod_nic": LAB_NIC, "primary_nic": LAB_MGMT_NIC, "pod_address": pod_address})
