@@ -8,10 +8,12 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from pyctl import rollout
 from pyctl import site as site_mod
+from pyctl.bundle import inputs as bundle_inputs
 from pyctl.errors import ConfigError
 from pyctl.inventory import Inventory
 
@@ -85,8 +87,25 @@ def load_inventory(args: argparse.Namespace, *, mtu_mismatch: str = "problem") -
     return inventory
 
 
+def add_bundle_flags(parser: argparse.ArgumentParser) -> None:
+    """``--bundle`` and ``--allowed-signers``: read the data center from a checked bundle, not NetBox."""
+    parser.add_argument("--bundle", metavar="BUNDLE",
+                        help="take the inventory and plan from this signed bundle (`pyctl bundle build`), checked "
+                        "first; refused if this checkout's site policy, group_vars or roles differ from it")
+    parser.add_argument("--allowed-signers", metavar="FILE", help="the keys that may sign the bundle (with --bundle)")
+
+
 def load_site(args: argparse.Namespace, *, require_plan: bool = True) -> site_mod.Site:
-    """:func:`pyctl.site.load_site` for ``args.dc``, saying on stderr which devices the run leaves alone."""
+    """:func:`pyctl.site.load_site` for ``args.dc`` (or, with ``--bundle``, the checked bundle's site),
+    saying on stderr which devices the run leaves alone."""
+    if getattr(args, "bundle", None):
+        if not args.allowed_signers:
+            raise ConfigError("--bundle needs --allowed-signers FILE: a bundle is used only once its signature is "
+                              "checked")
+        return bundle_inputs.load_site(args.dc, Path(args.bundle), Path(args.allowed_signers), site_flags(args),
+                                       require_plan=require_plan, on_inventory=say_not_touched)
+    if getattr(args, "allowed_signers", None):
+        raise ConfigError("--allowed-signers is for --bundle: name the bundle too")
     return site_mod.load_site(args.dc, site_flags(args), require_plan=require_plan, on_inventory=say_not_touched)
 
 

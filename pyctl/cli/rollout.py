@@ -8,6 +8,7 @@ import json
 from pyctl import rollout
 from pyctl.cli.common import (
     add_batch_flags,
+    add_bundle_flags,
     add_site_flags,
     batch_options,
     confirm,
@@ -28,6 +29,8 @@ examples:
   pyctl rollout lab --yes                           every phase, canary first
   pyctl rollout lab --yes --phase preflight --batches 1,50% --max-fail 1
   pyctl rollout lab --resume --yes                  continue where a stopped or interrupted rollout left off
+  pyctl rollout lab --bundle bundles/lab/lab-0123456789ab.tar --allowed-signers allowed_signers --yes
+                                                    the inventory and plan the signed bundle holds, checked first
 
 phases: {phases}   (gpu runs beside etcd → control_plane)
 
@@ -67,6 +70,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--skip-artifact-check", action="store_true",
                    help="do not ask the mirrors first (they were checked another way)")
     p.add_argument("--json", action="store_true", help="print the final state as one JSON document")
+    add_bundle_flags(p)
     add_site_flags(p)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -88,9 +89,9 @@ def test_fetch_verified_names_a_wrong_hash_and_takes_a_cached_file_without_askin
         return b"body"
 
     good = hashlib.sha256(b"body").hexdigest()
-    with pytest.raises(CheckFailed, match=f"http://m/a.deb: sha256 {good}, expected {'0' * 64}"):
+    with pytest.raises(CheckFailed, match=re.escape(f"http://m/a.deb: sha256 {good}, expected {'0' * 64}")):
         closure.fetch_verified("http://m/a.deb", "0" * 64, None, fetch)
-    with pytest.raises(CheckFailed, match="http://m/a.deb: 4 bytes, the index says 5"):
+    with pytest.raises(CheckFailed, match=re.escape("http://m/a.deb: 4 bytes, the index says 5")):
         closure.fetch_verified("http://m/a.deb", good, 5, fetch)
     assert closure.fetch_verified("http://m/a.deb", good, 4, fetch) == b"body"
     asked.clear()
@@ -129,3 +130,48 @@ def test_the_netbox_snapshot_reads_back_as_the_records_netbox_gave():
                           device_type_custom_fields=frozenset({"gpu_capacity"}))
     doc = json.loads(json.dumps(inventory.records_to_dict(records)))
     assert inventory.records_from_dict(doc) == records
+
+
+def _records_bundle(tmp_path, keys, records, *, parts=None):
+    from pyctl import digest
+    from pyctl import site as site_mod
+    from pyctl.bundle import manifest, sign
+
+    root = tmp_path / "b"
+    (root / "inputs").mkdir(parents=True)
+    (root / "inputs" / "netbox-records.json").write_text(json.dumps(inventory.records_to_dict(records)))
+    site = site_mod.load("dc9", inventory.build(records), site_mod.plan_settings("dc9", site_mod.SiteFlags()),
+                         require_plan=False)
+    want = digest.of_site(site).to_dict()
+    want["parts"].update(parts or {})
+    raw = manifest.render(manifest.document("dc9", want, manifest.scan(root), platform="debian-12"))
+    (root / manifest.MANIFEST).write_bytes(raw)
+    (root / manifest.SIGNATURE).write_bytes(sign.sign(raw, keys["ops"]))
+    return root, site
+
+
+def test_a_rollout_from_a_bundle_takes_its_snapshot_and_refuses_other_inputs_naming_each(tmp_path):
+    from pyctl.bundle import inputs
+    from pyctl.bundle.manifest import BundleError
+    from pyctl.site import SiteFlags
+    from tests.unit.test_bundle import _keygen
+
+    _keygen(tmp_path / "ops", "ops@example.com")
+    allowed = tmp_path / "allowed"
+    allowed.write_text(f'ops@example.com namespaces="pyctl-bundle" {(tmp_path / "ops.pub").read_text()}')
+    keys = {"ops": tmp_path / "ops"}
+    records = site(device("w1", ip="10.0.1.11/24"), device("e1", "etcd", cluster="mgmt", ip="10.0.0.11/24"))
+    bundle, live = _records_bundle(tmp_path, keys, records)
+    got = inputs.load_site("dc9", bundle, allowed, SiteFlags(), require_plan=False)
+    assert got.listing == live.listing
+    assert got.hosts == ["e1", "w1"]
+    other, _ = _records_bundle(tmp_path / "2", keys, records, parts={"roles": "0" * 64, "group_vars": "1" * 64})
+    with pytest.raises(BundleError) as err:
+        inputs.load_site("dc9", other, allowed, SiteFlags(), require_plan=False)
+    assert err.value.message == (f"bundle mismatch: {other} was built from other inputs than this rollout would "
+                                 "use: group_vars, roles")
+    assert err.value.problems == [
+        "group_vars: this checkout's inventories/dc9/group_vars differs from the bundle's",
+        "roles: this checkout's roles, playbooks, plugins and ansible.cfg differs from the bundle's"]
+    with pytest.raises(BundleError, match="is a bundle of dc9, not of dc2"):
+        inputs.load_site("dc2", bundle, allowed, SiteFlags(), require_plan=False)
