@@ -290,15 +290,21 @@ def apt_index_packages(index: str) -> dict[str, list[str]]:
     """Package name -> versions offered, from a Packages index (the parser of the ``pyctl_apt_packages``
     filter, for pyctl's own use; continuation lines ignored)."""
     found: dict[str, list[str]] = {}
-    for stanza in index.split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in stanza.splitlines()
-                      if ": " in line and not line.startswith((" ", "\t")))
+    for fields in apt_stanzas(index):
         if "Package" in fields and "Version" in fields:
             found.setdefault(fields["Package"].strip(), []).append(fields["Version"].strip())
     return found
 
 
-def _decompress(url: str, body: bytes) -> str:
+def apt_stanzas(index: str) -> list[dict[str, str]]:
+    """Each stanza of a Packages index as its fields (continuation lines ignored)."""
+    return [dict(line.split(": ", 1) for line in stanza.splitlines()
+                 if ": " in line and not line.startswith((" ", "\t")))
+            for stanza in index.split("\n\n")]
+
+
+def decompress(url: str, body: bytes) -> str:
+    """An index's text, by its name's compression (``.gz``, ``.xz``, none)."""
     if url.endswith(".gz"):
         body = gzip.decompress(body)
     elif url.endswith(".xz"):
@@ -329,7 +335,7 @@ def read_apt_source(mirror: str, fetch: Fetch) -> dict[str, list[str]]:
         for url in candidates:
             body = fetch(url, False)
             if body is not None:
-                for name, versions in apt_index_packages(_decompress(url, body)).items():
+                for name, versions in apt_index_packages(decompress(url, body)).items():
                     offered.setdefault(name, []).extend(versions)
                 break
         else:

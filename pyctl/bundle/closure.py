@@ -23,9 +23,7 @@ second bundle of the same inputs fetches nothing.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import lzma
 import os
 import re
 import shlex
@@ -38,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyctl.artifacts import APT_ARCH, Artifact, Fetch
+from pyctl.artifacts import APT_ARCH, Artifact, Fetch, apt_stanzas, decompress
 from pyctl.errors import CheckFailed, ConfigError
 
 # The platforms (NetBox platform slugs) whose closure can be resolved, and the os-release they must show.
@@ -154,21 +152,7 @@ def release_hashes(release: str) -> dict[str, tuple[str, int]]:
 
 def packages_index(text: str) -> dict[str, dict[str, str]]:
     """A Packages index: Filename (without ``./``) -> its stanza's fields."""
-    out: dict[str, dict[str, str]] = {}
-    for stanza in text.split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in stanza.splitlines()
-                      if ": " in line and not line.startswith((" ", "\t")))
-        if "Filename" in fields:
-            out[fields["Filename"].removeprefix("./")] = fields
-    return out
-
-
-def _decompress(name: str, body: bytes) -> str:
-    if name.endswith(".xz"):
-        body = lzma.decompress(body)
-    elif name.endswith(".gz"):
-        body = gzip.decompress(body)
-    return body.decode("utf-8", errors="replace")
+    return {fields["Filename"].removeprefix("./"): fields for fields in apt_stanzas(text) if "Filename" in fields}
 
 
 def fetch_index(source: Source, fetch: Fetch) -> tuple[list[Fetched], dict[str, dict[str, str]]]:
@@ -199,7 +183,7 @@ def fetch_index(source: Source, fetch: Fetch) -> tuple[list[Fetched], dict[str, 
             files.append(Fetched(f"{source.served}/{(base + index).removeprefix(source.url + '/')}", base + index,
                                  sha, size, "index"))
             if index == name:
-                packages.update(packages_index(_decompress(name, data)))
+                packages.update(packages_index(decompress(name, data)))
     return files, packages
 
 
