@@ -7,10 +7,11 @@ set -euo pipefail
 
 # podman + runc: crun fails on this kernel ("cgroups in hybrid mode not supported"), see FACTS.md.
 # debootstrap: the lab image is built from scratch (no registry). openssh-client: Ansible's connection.
-# uidmap/slirp4netns/fuse-overlayfs: podman's recommended helpers; iproute2 to inspect the lab network.
+# uidmap/slirp4netns/fuse-overlayfs: podman's recommended helpers; iproute2 to inspect the lab network;
+# iptables: the lab hosts' way out is closed (pyctl/dev/lab_egress.py).
 packages=(
     podman runc conmon containernetworking-plugins uidmap slirp4netns fuse-overlayfs
-    debootstrap debian-archive-keyring openssh-client iproute2 ca-certificates
+    debootstrap debian-archive-keyring openssh-client iproute2 iptables ca-certificates
 )
 if [[ ${1:-} == --packages ]]; then
     printf '%s\n' "${packages[@]}"

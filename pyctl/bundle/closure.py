@@ -177,7 +177,9 @@ def fetch_index(source: Source, fetch: Fetch) -> tuple[list[Fetched], dict[str, 
         # apt asks for the English descriptions too where the archive has them (Acquire::Languages).
         i18n = next((f"{comp}/i18n/Translation-en{c}" for c in compressions
                      if not source.flat and f"{comp}/i18n/Translation-en{c}" in listed), None)
-        for index in filter(None, (name, i18n)):
+        # A flat repository's every Packages index: the gpu_driver role reads the plain one itself.
+        every = [f"{where}Packages{c}" for c in compressions if f"{where}Packages{c}" in listed] if source.flat else []
+        for index in dict.fromkeys(filter(None, (name, *every, i18n))):
             sha, size = listed[index]
             data = fetch_verified(base + index, sha, size, fetch)
             files.append(Fetched(f"{source.served}/{(base + index).removeprefix(source.url + '/')}", base + index,

@@ -26,14 +26,16 @@ class ServeError(RuntimeError):
     """The server cannot start as asked."""
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
+class Handler(http.server.SimpleHTTPRequestHandler):
     listed: Mapping[str, str] | None = None  # served path -> sha256; None: the whole directory
 
     def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
     def _resolve(self) -> str | None:
-        path = urllib.parse.unquote(self.path.split("?", 1)[0].split("#", 1)[0]).lstrip("/")
+        raw = urllib.parse.unquote(self.path.split("?", 1)[0].split("#", 1)[0])
+        # A flat repository's Filename starts with "./" (apt asks for …/nvidia/./pool/…): the same file.
+        path = "/".join(part for part in raw.split("/") if part not in ("", "."))
         if self.listed is None or path in self.listed:
             return path
         directory, sep, sha = path.rpartition("/by-hash/SHA256/")
@@ -54,17 +56,18 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 def serve(directory: Path, port: int, addresses: list[str], *, listed: Mapping[str, str] | None = None,
-          ready: threading.Event | None = None, stop: threading.Event | None = None) -> None:
+          ready: threading.Event | None = None, stop: threading.Event | None = None,
+          handler: type[Handler] = Handler) -> None:
     """Serve ``directory`` on each address until SIGTERM/SIGINT (or ``stop``); ``listed``: only these
-    paths (relative to ``directory``) with their sha256."""
+    paths (relative to ``directory``) with their sha256; ``handler``: a :class:`Handler` of the caller's."""
     wildcard = [a for a in addresses if a in WILDCARDS]
     if wildcard or not addresses:
         raise ServeError(f"refusing to bind {'a wildcard address ' + repr(wildcard[0]) if wildcard else 'nothing'}: "
                          "name each address")
-    handler_cls = type("Handler", (_Handler,), {"listed": listed})
-    handler = functools.partial(handler_cls, directory=str(directory))
+    handler_cls = type("ListedHandler", (handler,), {"listed": listed})
+    factory = functools.partial(handler_cls, directory=str(directory))
     try:
-        servers = [http.server.ThreadingHTTPServer((a, port), handler) for a in addresses]
+        servers = [http.server.ThreadingHTTPServer((a, port), factory) for a in addresses]
     except OSError as exc:
         raise ServeError(f"cannot bind port {port} on {', '.join(addresses)}: {exc.strerror}") from exc
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pyctl.cli.common import add_site_flags, eprint, load_site, not_touched
+from pyctl.cli.common import add_bundle_flags, add_site_flags, eprint, load_site, not_touched
 from pyctl.drift.collect import collect
 from pyctl.drift.render import render_terminal
 
@@ -15,6 +15,9 @@ examples:
   pyctl drift dc2                      every host: in sync, drifted (with diffs), unreachable
   pyctl drift dc2 --limit cluster_dc2-inference-01 --json
   pyctl reapply dc2 --drifted          then fix what the last drift found
+  pyctl drift dc2 --bundle B.tar --allowed-signers F
+                                       each host against the signed bundle it was rolled out from: the
+                                       records must be of the bundle's inputs, every item as recorded
 
 How: every host's state is first compared with what its roles recorded when they last converged it
 (runs/<dc>/desired-state/, one SSH connection per host, all at once); only the roles whose record
@@ -45,6 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--no-diff", action="store_true", help="list the drifted tasks without their diffs")
     p.add_argument("--full", action="store_true",
                    help="run every role in check + diff mode on every host, whatever the records say")
+    add_bundle_flags(p)
     add_site_flags(p)
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyctl.dev import lab_names
+from pyctl.dev import lab_egress, lab_names
 from pyctl.errors import ExitCode, PyctlError
 from pyctl.paths import REPO
 
@@ -295,6 +295,10 @@ def _ensure_network() -> None:
             continue
         _podman("network", "create", "--subnet", str(subnet), "--gateway", str(subnet[1]), "--label", f"{LABEL}=1",
                 name)
+    try:
+        lab_egress.ensure([SUBNET, POD_SUBNET])  # no way out (lab_egress: why and how)
+    except lab_egress.EgressError as exc:
+        raise LabError(f"cannot close the lab's way out: {exc}") from exc
 
 
 # /proc/sys is read-only in a container: a network namespace's sysctls are fixed when it is created. These are
@@ -481,6 +485,8 @@ def _down(which: Lab) -> list[str]:
     for name in (NETWORK, POD_NETWORK):
         if name in networks and not _containers(f"network={name}"):
             _podman("network", "rm", name)
+    if not _containers(f"label={LABEL}"):
+        lab_egress.remove()
     _write_known_hosts(which, None)
     inventory_file(which).unlink(missing_ok=True)
     shutil.rmtree(calico_datastore(which), ignore_errors=True)

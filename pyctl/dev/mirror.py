@@ -6,6 +6,8 @@
   Packages.gz, Release, InRelease, key.asc, pool/);
 - ``kubernetes/release/<version>/bin/linux/amd64/``: the control-plane STAND-INs of
   tests/fixtures/kube-apiserver-standin under the real names, with SHA256SUMS (dl.k8s.io's layout);
+- ``debian/``: the Debian archive this machine's apt uses, fetched on demand and kept under
+  ``.upstream/`` (the lab hosts have no route beyond the machine: this is their one Debian mirror);
 
 and serves it with a small threaded HTTP server bound to 127.0.0.1 and, when the podman network
 ``pyctl-lab`` has its bridge up, also to its gateway 172.31.213.1 (where the lab hosts reach it) —
@@ -28,11 +30,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from pyctl.bundle import serve as bundle_serve
+from pyctl.dev.lab import debian_mirror
 from pyctl.paths import REPO
 
 MIRROR_ROOT = Path(os.environ.get("PYCTL_DEV_MIRROR", "/var/lib/pyctl-dev/mirror"))
@@ -49,6 +56,10 @@ CONTROL_PLANE_STANDINS = {
     "kube-scheduler": "kube-component-standin",
 }
 MARKER = "pyctl.dev.mirror"
+# /debian/… is the lab's Debian mirror: fetched from the one this machine uses, kept under .upstream/.
+DEBIAN_PREFIX = "debian"
+UPSTREAM_CACHE = ".upstream"
+RELEASE_TTL_S = 300.0
 
 
 class MirrorError(RuntimeError):
@@ -128,10 +139,46 @@ def _can_bind(address: str, port: int) -> bool:
     return True
 
 
-def serve(directory: Path, port: int, addresses: list[str]) -> None:
-    """Serve ``directory`` on each address (blocking until SIGTERM/SIGINT): the mirror's own server."""
+class _Proxy(bundle_serve.Handler):
+    """The tree, and ``/<prefix>/…`` fetched from an upstream mirror and kept under ``<tree>/.upstream/``:
+    the lab's Debian mirror, as a data center's low side has its own (hosts reach nothing else)."""
+
+    upstreams: dict[str, str] = {}  # noqa: RUF012 (set once per server, read by every request)
+
+    def send_head(self) -> Any:
+        path = urllib.parse.unquote(self.path.split("?", 1)[0]).lstrip("/")
+        prefix, _, rest = path.partition("/")
+        if prefix not in self.upstreams or not rest or ".." in rest.split("/"):
+            return super().send_head()
+        local = Path(self.directory) / UPSTREAM_CACHE / prefix / rest
+        # Files named by content (pool/, by-hash/) never change; the Release files are fetched again.
+        fresh = local.is_file() and ("/by-hash/" in rest or rest.startswith("pool/")
+                                      or time.time() - local.stat().st_mtime < RELEASE_TTL_S)
+        if not fresh:
+            try:
+                with urllib.request.urlopen(f"{self.upstreams[prefix]}/{urllib.parse.quote(rest)}",  # noqa: S310
+                                            timeout=60) as resp:
+                    body = resp.read()
+            except urllib.error.HTTPError as exc:
+                self.send_error(exc.code, f"upstream: {exc.reason}")
+                return None
+            except (urllib.error.URLError, OSError) as exc:
+                self.send_error(502, f"upstream unreachable: {exc}")
+                return None
+            local.parent.mkdir(parents=True, exist_ok=True)
+            partial = local.with_name(f".{local.name}.{threading.get_ident()}")
+            partial.write_bytes(body)
+            partial.replace(local)
+        self.path = "/" + urllib.parse.quote(f"{UPSTREAM_CACHE}/{prefix}/{rest}")
+        return super().send_head()
+
+
+def serve(directory: Path, port: int, addresses: list[str], upstreams: dict[str, str] | None = None) -> None:
+    """Serve ``directory`` on each address (blocking until SIGTERM/SIGINT): the mirror's own server;
+    ``upstreams``: path prefix -> the mirror it is fetched from (:class:`_Proxy`)."""
+    handler = type("Upstreams", (_Proxy,), {"upstreams": dict(upstreams or {})})
     try:
-        bundle_serve.serve(directory, port, addresses)
+        bundle_serve.serve(directory, port, addresses, handler=handler)
     except bundle_serve.ServeError as exc:
         raise MirrorError(str(exc)) from exc
 
@@ -170,8 +217,11 @@ def up(dc: str = "lab", port: int = DEFAULT_PORT, root: Path | None = None, *, l
     tree, pidfile, log = _paths(dc, root)
     contents = assemble(tree, nvidia_repo)
     current = status(dc, root)
-    if current["running"]:
+    gateway_ready = lab_gateway and lab_network_exists() and _can_bind(LAB_GATEWAY, port)
+    if current["running"] and not (gateway_ready and LAB_GATEWAY not in current["addresses"]):
         return {**current, **contents}
+    if current["running"]:  # started before the lab's bridge was up: serve the lab hosts too
+        down(dc, root)
     addresses = [LOOPBACK]
     if lab_gateway and lab_network_exists():
         if _can_bind(LAB_GATEWAY, port):
@@ -181,7 +231,8 @@ def up(dc: str = "lab", port: int = DEFAULT_PORT, root: Path | None = None, *, l
                  "until a lab host runs); serving on loopback only — run `up` again after `pyctl dev lab up`")
     if not _can_bind(LOOPBACK, port):
         raise MirrorError(f"port {port} on {LOOPBACK} is in use by another process")
-    argv = [sys.executable, "-m", MARKER, "serve", "--directory", str(tree), "--port", str(port)]
+    argv = [sys.executable, "-m", MARKER, "serve", "--directory", str(tree), "--port", str(port),
+            "--upstream", f"{DEBIAN_PREFIX}={debian_mirror()}"]
     for a in addresses:
         argv += ["--bind", a]
     with log.open("ab") as out:
@@ -232,9 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--directory", required=True)
     p_serve.add_argument("--port", type=int, required=True)
     p_serve.add_argument("--bind", action="append", required=True)
+    p_serve.add_argument("--upstream", action="append", default=[], metavar="PREFIX=URL")
     args = parser.parse_args(argv)
     if args.action == "serve":
-        serve(Path(args.directory), args.port, args.bind)
+        serve(Path(args.directory), args.port, args.bind,
+              dict(u.split("=", 1) for u in args.upstream))
         return 0
     try:
         result = (up(args.dc, args.port) if args.action == "up" else down(args.dc) if args.action == "down"

@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import tarfile
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 from pyctl.bundle import diff, manifest, serve, sign
 from pyctl.bundle.manifest import BundleError
 from pyctl.cli.main import main
+from tests.serving import serving
 
 
 def _keygen(path: Path, comment: str) -> Path:
@@ -230,23 +230,16 @@ def test_the_server_serves_the_listed_files_by_path_and_by_hash_and_nothing_else
     (tmp_path / "debian" / "pool" / "a_1+b1_amd64.deb").write_bytes(b"deb")
     (tmp_path / "debian" / "pool" / "unlisted.deb").write_bytes(b"no")
     listed = {"debian/dists/bookworm/InRelease": "ab" * 32, "debian/pool/a_1+b1_amd64.deb": "cd" * 32}
-    ready, stop = threading.Event(), threading.Event()
-    thread = threading.Thread(target=serve.serve, args=(tmp_path, 18098, ["127.0.0.1"]),
-                              kwargs={"listed": listed, "ready": ready, "stop": stop}, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    try:
+    with serving(tmp_path, 18098, listed=listed):
         base = "http://127.0.0.1:18098/debian"
         assert urllib.request.urlopen(f"{base}/pool/a_1%2bb1_amd64.deb", timeout=5).read() == b"deb"
+        assert urllib.request.urlopen(f"{base}/./pool/a_1%2bb1_amd64.deb", timeout=5).read() == b"deb"  # flat repo
         by_hash = f"{base}/dists/bookworm/by-hash/SHA256/{'ab' * 32}"
         assert urllib.request.urlopen(by_hash, timeout=5).read() == b"signed"
         for missing in (f"{base}/pool/unlisted.deb", f"{base}/pool/by-hash/SHA256/{'ab' * 32}", f"{base}/"):
             with pytest.raises(urllib.error.HTTPError) as err:
                 urllib.request.urlopen(missing, timeout=5)
             assert err.value.code == 404
-    finally:
-        stop.set()
-        thread.join(10)
 
 
 def test_the_server_never_binds_a_wildcard(tmp_path):

@@ -1,5 +1,7 @@
 """The whole chain on the lab: `pyctl rollout lab` through every phase (artifact check, preflight, gpu,
-etcd, control_plane, calico, smoke), then what on-call does with a converged data center: smoke
+etcd, control_plane, calico, smoke) as an air-gapped high side runs it — from a signed bundle, served by
+`pyctl mirror serve` in place of the lab mirror, to hosts with no way out — then what on-call does with
+a converged data center: drift against the bundle is clean and names a hand-changed package; smoke
 catches a stopped etcd member and a GPU count that differs from NetBox; drift finds exactly a
 hand-edited file and a stopped service on two hosts, reapply touches only those two, and then drift
 finds everything in sync, three times in a row (no false positives).
@@ -20,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from pyctl.dev import lab
+from pyctl.dev import lab, mirror
 from tests.integration.conftest import REPO, NetBoxBed, Result
 
 pytestmark = [pytest.mark.lab, pytest.mark.netbox]
@@ -48,10 +50,45 @@ def env(registered: list[lab.LabHost], netbox_bed: NetBoxBed, runs: Path) -> dic
 
 
 @pytest.fixture(scope="module")
-def rolled_out(env: dict[str, str]) -> Result:
+def bundle(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """The lab's bundle, built while the lab mirror serves (the low side), then served in the lab mirror's
+    place at the same URLs (the high side) for the whole module; the lab mirror is back afterwards."""
+    keys = tmp_path_factory.mktemp("bundle-keys")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ops@lab", "-f", str(keys / "ops")],
+                   check=True)
+    allowed = keys / "allowed_signers"
+    allowed.write_text(f'ops@lab namespaces="pyctl-bundle" {(keys / "ops.pub").read_text()}')
+    built = pyctl(env, "bundle", "build", "lab", "--key", str(keys / "ops"), "--out", str(keys / "out"), "--json")
+    assert built.code == 0, built.stderr
+    tarball = Path(built.json()["tarball"])
+    log = keys / "serve.log"
+    mirror.down("lab")
+    with log.open("w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "pyctl", "mirror", "serve", str(tarball), "--allowed-signers",
+                                   str(allowed), "--bind", "127.0.0.1", "--bind", mirror.LAB_GATEWAY], cwd=REPO,
+                                  env=env, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 30
+        while "files at" not in log.read_text():
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield {"tarball": tarball, "allowed": allowed, "log": log}
+    finally:
+        server.terminate()
+        server.wait(15)
+        mirror.up("lab")
+
+
+def from_bundle(bundle: dict[str, Path]) -> list[str]:
+    return ["--bundle", str(bundle["tarball"]), "--allowed-signers", str(bundle["allowed"])]
+
+
+@pytest.fixture(scope="module")
+def rolled_out(env: dict[str, str], bundle: dict[str, Path]) -> Result:
     started = time.monotonic()
-    result = pyctl(env, "rollout", "lab", "--yes", "--batches", "1,100%", "--json")
-    print(f"full rollout of the lab: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    result = pyctl(env, "rollout", "lab", "--yes", "--batches", "1,100%", "--json", *from_bundle(bundle))
+    print(f"full rollout of the lab from its bundle: {time.monotonic() - started:.0f} s", file=sys.stderr)
     return result
 
 
@@ -60,13 +97,14 @@ def workers(registered: list[lab.LabHost]) -> list[lab.LabHost]:
 
 
 def test_full_rollout_is_green_through_every_phase(rolled_out: Result, registered: list[lab.LabHost],
-                                                   runs: Path) -> None:
+                                                   runs: Path, bundle: dict[str, Path]) -> None:
     assert rolled_out.code == 0, rolled_out.stderr[-4000:]
     state = rolled_out.json()
     assert state["status"] == "done"
     assert [p["name"] for p in state["phases"]] == ["preflight", "gpu", "etcd", "control_plane", "calico", "smoke"]
     assert all(b["done"] and not b["failed"] and not b["unreachable"] for p in state["phases"] for b in p["batches"])
     assert "preflight: checking 17 artifacts on the mirrors of lab" in rolled_out.stderr
+    assert "OUTSIDE THE BUNDLE" not in bundle["log"].read_text()  # every file the hosts asked for was in it
     # canary first: one host, then the rest of the phase
     gpu = next(p for p in state["phases"] if p["name"] == "gpu")
     assert [len(b["hosts"]) for b in gpu["batches"]] == [1, len(workers(registered)) - 1]
@@ -95,6 +133,39 @@ def test_full_rollout_is_green_through_every_phase(rolled_out: Result, registere
         want = {"gpu_driver", "calico"} if host in workers(registered) else \
             {"etcd"} if host in registered[:3] else {"control_plane"}
         assert set(doc["roles"]) == want, host.name
+
+
+def test_the_lab_hosts_have_no_way_out_but_the_mirror(rolled_out: Result, registered: list[lab.LabHost]) -> None:
+    # Two internet addresses (Debian's CDN, a public resolver), then the mirror at the gateway.
+    probe = ("import socket, sys\n"
+             "for addr, port in zip(sys.argv[1::2], sys.argv[2::2]):\n"
+             "    try:\n"
+             "        socket.create_connection((addr, int(port)), timeout=5).close()\n"
+             "        print(addr, 'ok')\n"
+             "    except OSError as e:\n"
+             "        print(addr, e.errno)\n")
+    out = podman("exec", registered[-1].name, "python3", "-c", probe, "151.101.2.132", "80", "1.1.1.1", "53",
+                 mirror.LAB_GATEWAY, str(mirror.DEFAULT_PORT))
+    assert out.split("\n")[:3] == ["151.101.2.132 101", "1.1.1.1 101", f"{mirror.LAB_GATEWAY} ok"]  # ENETUNREACH
+
+
+def test_drift_against_the_bundle_is_clean_then_names_a_package_changed_by_hand(
+        env: dict[str, str], rolled_out: Result, registered: list[lab.LabHost], bundle: dict[str, Path]) -> None:
+    assert rolled_out.code == 0
+    result, doc = drift(env, *from_bundle(bundle))
+    assert result.code == 0, result.stderr[-3000:]
+    assert doc["counts"]["in-sync"] == len(registered)
+    host = workers(registered)[0]
+    podman("exec", host.name, "apt-mark", "unhold", "nvidia-utils-550")
+    try:
+        result, doc = drift(env, *from_bundle(bundle))
+        assert result.code == 2, result.stderr[-3000:]
+        [drifted] = [h for h in doc["hosts"] if h["status"] != "in-sync"]
+        assert drifted["name"] == host.name
+        assert any(c["kind"] == "package" and "nvidia-utils-550" in c["task"] + (c.get("diff") or "")
+                   for c in drifted["changes"]), drifted
+    finally:
+        podman("exec", host.name, "apt-mark", "hold", "nvidia-utils-550")
 
 
 @pytest.fixture
