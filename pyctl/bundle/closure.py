@@ -324,14 +324,24 @@ def _podman_resolve(image: str, root: Path, script: str) -> list[str]:
 
 
 def binaries(items: Sequence[Artifact], fetch: Fetch) -> list[Fetched]:
-    """Each pinned binary fetched and checked; served under its URL's path."""
+    """Each pinned binary fetched and checked; served under its URL's path. Each directory of them gets
+    a ``SHA256SUMS`` of its binaries' pinned sums (dl.k8s.io's layout), so the artifact check of a rollout
+    from the bundle compares the served files with the pins (:func:`pyctl.artifacts.check`) as it does
+    on a mirror that has one."""
     out = []
+    sums: dict[str, dict[str, str]] = {}
     for art in items:
         if not art.sha256:
             raise CheckFailed(f"binary {art.label}: no sha256 pinned for it (control_plane_artifact_checksums)")
         body = fetch_verified(art.mirror, art.sha256.lower(), None, fetch)
         out.append(Fetched(served_path(art.mirror), art.mirror, art.sha256.lower(), len(body), "binary",
                            package=art.name, version=art.version, needed_by=list(art.needed_by)))
+        directory, _, filename = art.mirror.rpartition("/")
+        sums.setdefault(directory, {})[filename] = art.sha256.lower()
+    for directory, listed in sorted(sums.items()):
+        body = "".join(f"{sha}  {name}\n" for name, sha in sorted(listed.items())).encode()
+        out.append(Fetched(served_path(f"{directory}/SHA256SUMS"), f"{directory}/SHA256SUMS", _store(body),
+                           len(body), "index"))
     return out
 
 

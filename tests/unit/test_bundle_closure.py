@@ -10,7 +10,7 @@ import re
 import pytest
 
 from pyctl import inventory
-from pyctl.artifacts import Artifact
+from pyctl.artifacts import Artifact, check
 from pyctl.bundle import build, closure
 from pyctl.errors import CheckFailed, ConfigError
 from pyctl.inventory import DeviceRecord, InterfaceRecord, PrefixRecord, SiteRecords
@@ -97,6 +97,31 @@ def test_fetch_verified_names_a_wrong_hash_and_takes_a_cached_file_without_askin
     asked.clear()
     assert closure.fetch_verified("http://m/a.deb", good, 4, fetch) == b"body"
     assert asked == []
+
+
+def test_each_directory_of_binaries_gets_the_pinned_sha256sums_the_artifact_check_then_compares(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("PYCTL_CACHE_DIR", str(tmp_path / "cache"))
+    base = "http://m:1/kubernetes/release/v1.31.4/bin/linux/amd64"
+    bodies = {f"{base}/kube-scheduler": b"sched", f"{base}/kube-apiserver": b"api", "http://m:1/tools/pyctl": b"t"}
+    items = [Artifact("binary", url.rsplit("/", 1)[1], "v1", hashlib.sha256(body).hexdigest(), url)
+             for url, body in bodies.items()]
+    fetched = closure.binaries(items, lambda url, head: bodies[url])
+    sums = {f.path: f for f in fetched if f.kind == "index"}
+    assert sorted(sums) == ["kubernetes/release/v1.31.4/bin/linux/amd64/SHA256SUMS", "tools/SHA256SUMS"]
+    closure.place(fetched, tmp_path / "mirror")
+    listed = (tmp_path / "mirror" / "kubernetes/release/v1.31.4/bin/linux/amd64/SHA256SUMS").read_text()
+    assert listed == (f"{hashlib.sha256(b'api').hexdigest()}  kube-apiserver\n"
+                      f"{hashlib.sha256(b'sched').hexdigest()}  kube-scheduler\n")  # sorted: byte-identical rebuilds
+
+    def served(url: str, head: bool) -> bytes | None:  # the placed tree at the mirror's URLs
+        path = tmp_path / "mirror" / closure.served_path(url)
+        return (b"" if head else path.read_bytes()) if path.is_file() else None
+
+    assert check(items, served) == []
+    wrong = [Artifact("binary", "kube-apiserver", "v1", "e" * 64, f"{base}/kube-apiserver")]
+    assert check(wrong, served) == [f"binary kube-apiserver v1: wrong sha256 on the mirror: SHA256SUMS has "
+                                    f"{hashlib.sha256(b'api').hexdigest()}, pinned {'e' * 64}"]
 
 
 def test_a_platform_whose_closure_cannot_be_resolved_is_refused_by_name():

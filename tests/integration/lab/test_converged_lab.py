@@ -214,10 +214,16 @@ def drift(env: dict[str, str], *args: str) -> tuple[Result, dict[str, Any]]:
 NOUVEAU = "/etc/modprobe.d/blacklist-nouveau.conf"
 
 
-def hosts_in_runs(runs: Path, marker: str) -> set[str]:
-    """Every host any Ansible event mentions, in the run directories whose name contains ``marker``."""
+def run_dirs(runs: Path, marker: str, *, since: frozenset[Path] = frozenset()) -> list[Path]:
+    """The run directories whose name contains ``marker``, less those in ``since`` (the earlier tests')."""
+    return sorted(set(runs.glob(f"lab/*{marker}*")) - since)
+
+
+def hosts_in_runs(runs: Path, marker: str, *, since: frozenset[Path] = frozenset()) -> set[str]:
+    """Every host any Ansible event mentions, in the run directories whose name contains ``marker`` (less
+    those in ``since``)."""
     seen: set[str] = set()
-    for event_file in runs.glob(f"lab/*{marker}*/artifacts/*/job_events/*.json"):
+    for event_file in (e for d in run_dirs(runs, marker, since=since) for e in d.glob("artifacts/*/job_events/*.json")):
         host = json.loads(event_file.read_text()).get("event_data", {}).get("host")
         if host:
             seen.add(host)
@@ -230,11 +236,13 @@ def test_hand_made_drift_on_two_hosts_is_found_and_reapplied_only_there(
     edited, stopped = workers(registered)[1], workers(registered)[-1]
     podman("exec", edited.name, "sed", "-i", "s/modeset=0/modeset=1/", NOUVEAU)
     podman("exec", stopped.name, "systemctl", "stop", "nvidia-persistenced")
+    earlier = frozenset(runs.glob("lab/*"))  # the earlier tests' runs (drift against the bundle ran check mode)
 
     result, doc = drift(env)
     assert result.code == 2, result.stderr[-3000:]
     by_host = {h["name"]: h for h in doc["hosts"]}
-    assert sorted(n for n, h in by_host.items() if h["status"] != "in-sync") == sorted([edited.name, stopped.name])
+    assert sorted(n for n, h in by_host.items() if h["status"] != "in-sync") == sorted([edited.name, stopped.name]), \
+        json.dumps([h for h in doc["hosts"] if h["status"] != "in-sync"], indent=1)[:6000]
     assert [(c["role"], c["task"], c["kind"]) for c in by_host[edited.name]["changes"]] == [
         ("gpu_driver", "Blacklist nouveau persistently", "config")]
     # the diff goes from what the host has to what the role would write
@@ -249,9 +257,9 @@ def test_hand_made_drift_on_two_hosts_is_found_and_reapplied_only_there(
     assert doc["check_mode"] == sorted([edited.name, stopped.name])
     assert doc["by_record"] == sorted(h.name for h in registered if h not in (edited, stopped))
     assert set(doc["records"][edited.name]["differs"]) == {"gpu_driver"}
-    assert hosts_in_runs(runs, "-drift-gpu") == {edited.name, stopped.name}
-    assert not list(runs.glob("lab/*-drift-etcd*"))
-    assert not list(runs.glob("lab/*-drift-calico*"))
+    assert hosts_in_runs(runs, "-drift-gpu", since=earlier) == {edited.name, stopped.name}
+    assert not run_dirs(runs, "-drift-etcd", since=earlier)
+    assert not run_dirs(runs, "-drift-calico", since=earlier)
     assert by_host[edited.name]["netbox"] == []
     assert by_host[stopped.name]["netbox"] == []
 
@@ -262,7 +270,7 @@ def test_hand_made_drift_on_two_hosts_is_found_and_reapplied_only_there(
     assert sorted(out["fixed"]) == sorted([edited.name, stopped.name])
     assert out["still_drifted"] == []
     # The other hosts saw no task: no Ansible event of the reapply names them.
-    assert hosts_in_runs(runs, "-reapply-") == {edited.name, stopped.name}
+    assert hosts_in_runs(runs, "-reapply-", since=earlier) == {edited.name, stopped.name}
     assert "modeset=0" in podman("exec", edited.name, "cat", NOUVEAU)
     assert podman("exec", stopped.name, "systemctl", "is-active", "nvidia-persistenced").strip() == "active"
 
