@@ -22,7 +22,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -39,9 +39,10 @@ from pyctl.procs import process_running
 from pyctl.rundir import new_run_dir, runs_root, write_json
 from pyctl.runner import run_playbook, sigint_cancels
 from pyctl.smoke.render import render_terminal
-from pyctl.smoke.run import smoke
+from pyctl.smoke.run import smoke, smoke_settings
 
 DEFAULT_BATCHES = "1,10%,25%,100%"
+DEFAULT_MAX_RACKS = 1  # after the canary, a batch takes the hosts of this many racks at most
 
 
 class LockError(PyctlError):
@@ -76,6 +77,47 @@ def batches(hosts: Sequence[str], sizes: Sequence[str]) -> list[list[str]]:
     return out
 
 
+Domain = tuple[str, str]  # a host's failure domain: (cluster, rack); "" for a host NetBox gives no rack
+
+
+def failure_domains(site: site_mod.Site) -> dict[str, Domain]:
+    """Each host's cluster and rack, as NetBox gives them."""
+    return {h.name: (h.cluster, h.rack or "") for h in site.inventory.hosts}
+
+
+def rack_batches(hosts: Sequence[str], sizes: Sequence[str], domains: Mapping[str, Domain], *,
+                 max_racks: int = DEFAULT_MAX_RACKS) -> list[list[str]]:
+    """:func:`batches` bounded by failure domains. The hosts go cluster by cluster, rack by rack, each in
+    the order its first host has in ``hosts`` (the canary is the first host of the first rack); each
+    batch takes at most the size :func:`batches` gives it and stops early rather than take a host of
+    another cluster or of a rack beyond ``max_racks``: a failed batch then costs one cluster at most
+    ``max_racks`` racks of capacity."""
+    first: dict[Any, int] = {}
+    for i, h in enumerate(hosts):
+        cluster, rack = domains.get(h, ("", ""))
+        first.setdefault(cluster, i)
+        first.setdefault((cluster, rack), i)
+    order = sorted(hosts, key=lambda h: (first[domains.get(h, ("", ""))[0]], first[domains.get(h, ("", ""))], h))
+    out: list[list[str]] = []
+    i = 0
+    step = 0
+    while i < len(order):
+        size = sizes[min(step, len(sizes) - 1)]
+        n = max(math.ceil(len(order) * int(size[:-1]) / 100) if size.endswith("%") else int(size), 1)
+        batch = [order[i]]
+        cluster, racks = domains.get(order[i], ("", ""))[0], {domains.get(order[i], ("", ""))[1]}
+        for h in order[i + 1:i + n]:
+            h_cluster, h_rack = domains.get(h, ("", ""))
+            if h_cluster != cluster or (h_rack not in racks and len(racks) >= max_racks):
+                break
+            racks.add(h_rack)
+            batch.append(h)
+        out.append(batch)
+        i += len(batch)
+        step += 1
+    return out
+
+
 @dataclass
 class BatchState:
     hosts: list[str]
@@ -101,6 +143,13 @@ class RolloutState:
     started: str
     phases: list[PhaseState]
     status: str = "running"  # running | stopped | interrupted | done
+    # The digest parts (pyctl.digest: netbox, plan, group_vars, roles) the batches still to run were
+    # planned from; None: not known (a state an older pyctl wrote, or one not yet started).
+    inputs: dict[str, str] | None = None
+    # Every host the inventory had when the batches were planned (to name the hosts new since).
+    hosts_known: list[str] = field(default_factory=list)
+    # Each --replan: when, and the parts that had changed.
+    replans: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,7 +157,9 @@ class RolloutState:
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> RolloutState:
         phases = [PhaseState(p["name"], [BatchState(**b) for b in p["batches"]]) for p in doc["phases"]]
-        return cls(dc=doc["dc"], started=doc["started"], phases=phases, status=doc.get("status", "running"))
+        return cls(dc=doc["dc"], started=doc["started"], phases=phases, status=doc.get("status", "running"),
+                   inputs=doc.get("inputs"), hosts_known=list(doc.get("hosts_known") or []),
+                   replans=list(doc.get("replans") or []))
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -116,10 +167,19 @@ class RolloutState:
         tmp.replace(path)
 
 
-def new_state(dc: str, phase_hosts: Sequence[tuple[Phase, list[str]]], sizes: Sequence[str]) -> RolloutState:
+def new_state(dc: str, phase_hosts: Sequence[tuple[Phase, list[str]]], sizes: Sequence[str],
+              domains: Mapping[str, Domain] | None = None, *, max_racks: int = DEFAULT_MAX_RACKS) -> RolloutState:
+    """The batches of each phase: one for a phase that runs its hosts together, else canary first in
+    ``sizes``; bounded by racks and clusters (:func:`rack_batches`) when ``domains`` are given and the
+    phase converges a role (preflight changes nothing: a failed batch of it costs no capacity)."""
     phases = []
     for phase, hosts in phase_hosts:
-        split = [list(hosts)] if phase.one_batch else batches(hosts, sizes)
+        if phase.one_batch:
+            split = [list(hosts)]
+        elif domains is not None and phase.role:
+            split = rack_batches(hosts, sizes, domains, max_racks=max_racks)
+        else:
+            split = batches(hosts, sizes)
         phases.append(PhaseState(phase.name, [BatchState(b) for b in split]))
     return RolloutState(dc=dc, started=datetime.now(UTC).isoformat(timespec="seconds"), phases=phases)
 
@@ -333,6 +393,88 @@ def changed_only(site: site_mod.Site, phase_hosts: list[tuple[Phase, list[str]]]
     return out
 
 
+# --- resuming --------------------------------------------------------------------------------------
+
+PART_LABELS = {"netbox": "netbox (the hosts NetBox gives)", "plan": "plan (the computed plan)",
+               "group_vars": "group_vars (the site's inventories/<dc>/group_vars)",
+               "roles": "roles (the roles, playbooks and plugins)"}
+
+
+def changed_inputs(state: RolloutState, today: digest.InputDigest) -> list[str]:
+    """The input parts that differ from those ``state`` was planned from, in digest order; every part
+    when the state recorded none (an older pyctl wrote it: nothing says they are the same)."""
+    return today.changed(state.inputs or {})
+
+
+def refuse_changed_resume(state: RolloutState, changed: Sequence[str]) -> ConfigError:
+    """The error of a ``--resume`` whose inputs changed, naming each part and the two ways on."""
+    what = "; ".join(PART_LABELS[p] for p in changed) if state.inputs is not None else \
+        "not known (the state records no inputs: an older pyctl wrote it)"
+    return ConfigError(
+        f"refusing to resume the rollout of {state.dc} started {state.started}: its inputs changed since it was "
+        f"planned: {what}. The batches still to run would converge hosts from other inputs than the finished "
+        f"ones. `--resume --replan` goes on with today's inputs (finished batches are not run again; "
+        f"`pyctl drift {state.dc}` then names the hosts that differ), or start a new rollout without --resume")
+
+
+def replan(state: RolloutState, today_hosts: Sequence[tuple[Phase, list[str]]], today: digest.InputDigest,
+           changed: Sequence[str], inventory_hosts: Sequence[str]) -> list[str]:
+    """Take today's inputs for the batches still to run: their hosts that today's phase no longer has
+    are dropped (an emptied batch goes); hosts the inventory gained since are named, not added (a
+    rollout's batches are what it planned). Returns one line per thing the operator must know."""
+    now = {ph.name: set(hosts) for ph, hosts in today_hosts}
+    notes: list[str] = []
+    for ps in state.phases:
+        keep = now.get(ps.name, set())
+        planned = {h for b in ps.batches for h in b.hosts}
+        for b in ps.batches:
+            if b.done:
+                continue
+            gone = [h for h in b.hosts if h not in keep]
+            if gone:
+                notes.append(f"{ps.name}: {_names(gone)} no longer in it today: left out")
+                b.hosts = [h for h in b.hosts if h in keep]
+        ps.batches = [b for b in ps.batches if b.done or b.hosts]
+        new = sorted(keep - planned - set(state.hosts_known))
+        if new:
+            notes.append(f"{ps.name}: {_names(new)} new today: not in this rollout "
+                         f"(roll them out after it: `pyctl rollout {state.dc} --changed-only`)")
+    state.phases = [ps for ps in state.phases if ps.batches]
+    state.replans.append({"at": datetime.now(UTC).isoformat(timespec="seconds"), "changed": list(changed)})
+    state.inputs = dict(today.parts)
+    state.hosts_known = sorted(inventory_hosts)
+    return notes
+
+
+def prepare_resume(site: site_mod.Site, state: RolloutState, *, replan_ok: bool, say: Say = _stderr) -> None:
+    """Before a ``--resume``: the same inputs as when the batches were planned, or (``replan_ok``) the
+    batches still to run replanned on today's; ConfigError naming what changed otherwise, the state
+    left as it was."""
+    today = digest.of_site(site)
+    changed = changed_inputs(state, today)
+    if not changed:
+        if replan_ok:
+            say("--replan: the inputs are those the rollout was planned from; nothing to replan")
+        return
+    if not replan_ok:
+        raise refuse_changed_resume(state, changed)
+    today_hosts = phase_hosts(site, [ps.name for ps in state.phases], None)
+    notes = replan(state, today_hosts, today, changed, [h.name for h in site.inventory.hosts])
+    say(f"replanned on today's inputs ({', '.join(changed)} changed since {state.started}); the finished "
+        f"batches were converged from the earlier ones: `pyctl drift {state.dc}` names the hosts that differ")
+    for note in notes:
+        say(f"  {note}")
+
+
+def check_later_settings(site: site_mod.Site, state: RolloutState) -> None:
+    """What a later phase reads, read now, before the first host changes: the smoke phase's SSH settings
+    and smoke policy (ConfigError naming the file). A rollout must not converge every host and then
+    stop at its last phase over a missing key file."""
+    if any(ps.name == "smoke" and not ps.done for ps in state.phases):
+        config.load_ssh_settings(site.dc)
+        smoke_settings(site.dc)
+
+
 def run_batches(site: site_mod.Site, state: RolloutState, state_path: Path, verb: str, *, max_fail: int,
                 before_preflight: Callable[[], None] | None = None, tags: Sequence[str] | None = None,
                 say: Say = _stderr) -> tuple[ExitCode, Path]:
@@ -342,6 +484,7 @@ def run_batches(site: site_mod.Site, state: RolloutState, state_path: Path, verb
         book = BY_NAME[ps.name].playbook
         if book is not None and not (PLAYBOOKS / book).exists():
             raise ConfigError(f"phase {ps.name}: playbook not found: playbooks/{book}")
+    check_later_settings(site, state)
     plan = site.require_plan()
     lock = DcLock(runs_root() / site.dc / "rollout.lock", warn=lambda m: say(f"pyctl: warning: {m}"))
     with lock:
@@ -352,6 +495,9 @@ def run_batches(site: site_mod.Site, state: RolloutState, state_path: Path, verb
             before_preflight()
 
         inputs = digest.of_site(site)
+        if state.inputs is None:  # a new state: what its batches are planned from, for --resume to compare
+            state.inputs = dict(inputs.parts)
+            state.hosts_known = sorted(h.name for h in site.inventory.hosts)
         cancel = threading.Event()  # Ctrl-C: every running batch's playbook is cancelled
 
         def run_batch(phase: Phase, hosts: list[str]) -> BatchResult:

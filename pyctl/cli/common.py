@@ -134,18 +134,24 @@ def print_result(result: Mapping[str, Any], *, as_json: bool) -> None:
 
 
 def add_batch_flags(p: argparse.ArgumentParser) -> None:
-    """``--batches`` and ``--max-fail``: `pyctl rollout` and `pyctl reapply` run the same batches."""
+    """``--batches``, ``--max-fail`` and ``--max-racks``: `pyctl rollout` and `pyctl reapply` run the same
+    batches."""
     p.add_argument("--batches", default=rollout.DEFAULT_BATCHES, metavar="SIZES",
                    help="batch sizes, counts or percentages; the last repeats (default: %(default)s)")
     p.add_argument("--max-fail", type=int, default=0, metavar="N",
                    help="failed or unreachable hosts a batch may have before the run stops (default 0)")
+    p.add_argument("--max-racks", type=int, default=rollout.DEFAULT_MAX_RACKS, metavar="N",
+                   help="racks (NetBox's) a batch may take hosts from; a batch never mixes clusters, and the "
+                   "canary is the first host of the first rack (default %(default)s)")
 
 
 def batch_options(args: argparse.Namespace) -> list[str]:
-    """The checked ``--batches`` sizes (and ``--max-fail``)."""
+    """The checked ``--batches`` sizes (and ``--max-fail``, ``--max-racks``)."""
     sizes = rollout.parse_batch_sizes(args.batches)
     if args.max_fail < 0:
         raise ConfigError(f"--max-fail must be 0 or more, got {args.max_fail}")
+    if args.max_racks < 1:
+        raise ConfigError(f"--max-racks must be 1 or more, got {args.max_racks}")
     return sizes
 
 

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"dc": args.dc, "reapplied": {}, "fixed": [], "still_drifted": [],
                               "not_touched": not_touched(site.inventory)}, indent=2))
         return ExitCode.OK
-    state = reapply.reapply_state(site, targets, sizes)
+    state = reapply.reapply_state(site, targets, sizes, max_racks=args.max_racks)
     eprint(f"reapply {args.dc}: {count(len(targets), 'drifted host')}: "
            + "; ".join(f"{h}: {', '.join(p)}" for h, p in sorted(targets.items())))
     print_batches(state)

@@ -29,6 +29,7 @@ examples:
   pyctl rollout lab --yes                           every phase, canary first
   pyctl rollout lab --yes --phase preflight --batches 1,50% --max-fail 1
   pyctl rollout lab --resume --yes                  continue where a stopped or interrupted rollout left off
+  pyctl rollout lab --resume --replan --yes         ... after NetBox, the plan, group_vars or the roles changed
   pyctl rollout lab --bundle bundles/lab/lab-0123456789ab.tar --allowed-signers allowed_signers --yes
                                                     the inventory and plan the signed bundle holds, checked first
 
@@ -47,7 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "rollout", help="roll the roles out to a data center: plan, canary, batches, resumable",
         description="Read the data center from NetBox, validate it, compute the plan (printed), check that the "
         "DC's mirrors hold every artifact (as `pyctl artifacts DC --check`), then run the phases on growing batches of "
-        "hosts (a canary, then batch sizes as Ansible's serial reads them): preflight on every host; then the GPU "
+        "hosts (a canary, then batch sizes as Ansible's serial reads them; a batch of a phase that converges a role "
+        "takes hosts of one cluster and at most --max-racks racks): preflight on every host; then the GPU "
         "workers' gpu phase beside the management hosts' etcd → control_plane; then calico; then smoke. Phases "
         "that share a host never run at once. etcd members form one batch; the etcd role restarts them one at a time "
         "behind a health gate, so quorum holds. smoke runs `pyctl smoke` on every host. A batch with more failed "
@@ -59,7 +61,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("dc", help="data center: the NetBox site slug")
     p.add_argument("--yes", action="store_true", help="go on after the plan without asking")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the batches, change nothing")
-    p.add_argument("--resume", action="store_true", help="continue the last stopped or interrupted rollout")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the last stopped or interrupted rollout; refused when NetBox, the plan, the "
+                   "group_vars or the roles changed since it was planned (each named)")
+    p.add_argument("--replan", action="store_true",
+                   help="with --resume: go on with today's inputs; hosts gone from NetBox leave the batches still "
+                   "to run, hosts new in it are named (not added); finished batches are not run again")
     p.add_argument("--phase", action="append", choices=names, metavar="PHASE",
                    help="run only this phase (repeatable): " + ", ".join(names))
     p.add_argument("--limit", metavar="HOSTS", help="comma-separated hosts or groups to include")
@@ -75,6 +82,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.replan and not args.resume:
+        raise ConfigError("--replan goes with --resume: it replans the batches a stopped rollout has still to run")
     sizes = batch_options(args)
     site = load_site(args)
     site.require_hosts("rollout")
@@ -88,12 +97,19 @@ def run(args: argparse.Namespace) -> int:
         state = rollout.RolloutState.from_dict(json.loads(state_path.read_text()))
         if state.status == "done":
             raise ConfigError(f"nothing to resume: the last rollout of {args.dc} finished ({state.started})")
+        rollout.prepare_resume(site, state, replan_ok=args.replan, say=eprint)
     else:
         phase_hosts = rollout.phase_hosts(site, args.phase, wanted)
         if args.changed_only:
             phase_hosts = rollout.changed_only(site, phase_hosts, say=eprint)
-        state = rollout.new_state(args.dc, phase_hosts, sizes)
+        state = rollout.new_state(args.dc, phase_hosts, sizes, rollout.failure_domains(site), max_racks=args.max_racks)
 
+    would_stop = None  # what a later phase needs and lacks: the real run stops on it before the lock
+    if args.dry_run:
+        try:
+            rollout.check_later_settings(site, state)
+        except ConfigError as exc:
+            would_stop = exc.message
     if not args.resume:
         eprint(render_text(plan))
         eprint("")
@@ -102,9 +118,11 @@ def run(args: argparse.Namespace) -> int:
            f"{count(len(plan.findings), 'finding')})")
     print_batches(state)
     if args.dry_run:
+        if would_stop:
+            eprint(f"pyctl: warning: the rollout would stop before its first host: {would_stop}")
         if args.json:
-            print(json.dumps({"dry_run": True, **state.to_dict(), "not_touched": not_touched(site.inventory)},
-                             indent=2))
+            print(json.dumps({"dry_run": True, **state.to_dict(), "would_stop": would_stop,
+                              "not_touched": not_touched(site.inventory)}, indent=2))
         return ExitCode.OK
     if not confirm(args.yes):
         eprint("nothing changed")

@@ -32,7 +32,8 @@ def last_report(dc: str, *, say: Callable[[str], None]) -> DriftReport:
     return report
 
 
-def reapply_state(site: site_mod.Site, targets: dict[str, list[str]], sizes: list[str]) -> rollout.RolloutState:
+def reapply_state(site: site_mod.Site, targets: dict[str, list[str]], sizes: list[str], *,
+                  max_racks: int = rollout.DEFAULT_MAX_RACKS) -> rollout.RolloutState:
     """Phases (rollout order) × the hosts whose roles drifted. An etcd phase takes the members' whole
     etcd cluster: a member's settings are rendered from its peers' facts."""
     by_phase: dict[str, list[str]] = {}
@@ -44,7 +45,7 @@ def reapply_state(site: site_mod.Site, targets: dict[str, list[str]], sizes: lis
         clusters = {h.cluster for h in site.inventory.hosts if h.name in by_phase["etcd"]}
         by_phase["etcd"] = sorted(h.name for h in site.inventory.hosts if h.cluster in clusters and h.name in members)
     phase_hosts = [(ph, sorted(by_phase[ph.name])) for ph in PHASES if ph.name in by_phase]
-    return rollout.new_state(site.dc, phase_hosts, sizes)
+    return rollout.new_state(site.dc, phase_hosts, sizes, rollout.failure_domains(site), max_racks=max_racks)
 
 
 def drift_report(site: site_mod.Site, hosts: Sequence[str], *, fresh: bool, say: Callable[[str], None]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import NetBoxBed, run_pyctl
+from tests.integration.conftest import REPO, NetBoxBed, run_pyctl
 
 pytestmark = pytest.mark.netbox
 
@@ -27,6 +27,29 @@ def test_dry_run_prints_the_plan_and_the_batches_and_writes_nothing(netbox_bed: 
     assert "cluster dc2-inference-a" in result.stderr  # the plan, printed before the batches
     assert "  gpu            " in result.stderr
     assert list(tmp_path.iterdir()) == []  # no state, no lock, no run directory
+    # Failure domains as NetBox gives them (dc2: 6 racks): the canary is the first host of a rack, and no
+    # batch after it takes hosts of two racks (--max-racks 1) or two clusters.
+    hostvars = run_pyctl("inventory", "dc2", "--ansible", env=netbox_bed.env()).json()["_meta"]["hostvars"]
+    domain = {h: (v["pyctl_cluster"], v["pyctl_rack"]) for h, v in hostvars.items()}
+    workers = [b["hosts"] for b in phases["gpu"]["batches"]]
+    canary = workers[0][0]
+    assert canary == min(h for h in domain if domain[h] == domain[canary])
+    assert all(len({domain[h] for h in b}) == 1 for b in workers)
+    assert len({domain[h][1] for b in workers for h in b}) > 1  # dc2's workers are in several racks
+    wider = run_pyctl("rollout", "dc2", "--dry-run", "--json", "--max-racks", "6", env=netbox_bed.env(
+        PYCTL_RUNS_DIR=str(tmp_path))).json()
+    wide = next(p for p in wider["phases"] if p["name"] == "gpu")["batches"]
+    assert len(wide) < len(workers)
+    assert all(len({domain[h][0] for h in b["hosts"]}) == 1 for b in wide)  # never two clusters
+    # dc2's group_vars give no SSH settings: the dry run names what would stop the rollout, and the rollout
+    # stops there, before the lock and the first host, not after converging every host at its smoke phase.
+    missing = f"no SSH settings for dc2: {REPO}/inventories/dc2/group_vars/all/connection.yml is missing"
+    assert doc["would_stop"].startswith(missing)
+    assert f"pyctl: warning: the rollout would stop before its first host: {missing}" in result.stderr
+    real = run_pyctl("rollout", "dc2", "--yes", env=netbox_bed.env(PYCTL_RUNS_DIR=str(tmp_path)))
+    assert real.code == 3, real.stderr
+    assert real.stderr.splitlines()[-1].startswith(f"pyctl: error: {missing}")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -161,3 +161,11 @@ def test_the_measured_rtts_reach_the_sites_plan(monkeypatch: pytest.MonkeyPatch)
     rtts = {("e1", "e2"): 2.0}
     site.load("dc9", full_site(), load_settings({}), require_plan=False, rtts=rtts)
     assert seen == [rtts]
+
+
+def test_replan_without_resume_is_refused_before_netbox_is_asked(monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("NETBOX_URL", raising=False)  # reaching NetBox would be another error
+    assert main(["rollout", "dc2", "--replan", "--yes"]) == 3
+    assert capsys.readouterr().err == (
+        "pyctl: error: --replan goes with --resume: it replans the batches a stopped rollout has still to run\n")

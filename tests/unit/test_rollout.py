@@ -273,3 +273,163 @@ def test_an_error_in_one_phase_cancels_the_others_and_goes_up(tmp_path: Path) ->
     with pytest.raises(ConfigError, match="playbook vanished"):
         execute(state, tmp_path / "s.json", runner, max_fail=0, say=lambda m: None, cancel=cancel)
     assert seen == [True]
+
+
+# --- resume knows what changed ---------------------------------------------------------------------
+
+def _site(*workers: str):  # type: ignore[no-untyped-def]
+    from pyctl import inventory
+    from pyctl import site as site_mod
+    from tests.unit.test_artifacts import device, site
+
+    records = site(device("e1", "etcd", cluster="mgmt", ip="10.0.0.11/24"),
+                   *(device(w, ip=f"10.0.1.{10 + i}/24") for i, w in enumerate(workers, 1)))
+    return site_mod.load("dc9", inventory.build(records), site_mod.plan_settings("dc9", site_mod.SiteFlags()),
+                         require_plan=False)
+
+
+def _planned(site, sizes: list[str]) -> RolloutState:  # type: ignore[no-untyped-def]
+    """A state as `pyctl rollout` plans it, with the inputs run_batches records when it starts."""
+    from pyctl import digest, rollout
+
+    state = new_state("dc9", rollout.phase_hosts(site, ["gpu"], None), sizes)
+    state.inputs = dict(digest.of_site(site).parts)
+    state.hosts_known = list(site.hosts)
+    return state
+
+
+def test_a_resume_with_the_same_inputs_goes_on_and_one_with_other_inputs_is_refused_naming_them() -> None:
+    from pyctl.rollout import prepare_resume
+
+    before = _site("w1", "w2", "w3")
+    state = _planned(before, ["1", "100%"])
+    state.phases[0].batches[0].done = True
+    said: list[str] = []
+    prepare_resume(_site("w1", "w2", "w3"), state, replan_ok=False, say=said.append)
+    assert said == []
+    saved = json.dumps(state.to_dict())
+    with pytest.raises(ConfigError) as err:
+        prepare_resume(_site("w1", "w3", "w4"), state, replan_ok=False, say=said.append)
+    assert err.value.message == (
+        f"refusing to resume the rollout of dc9 started {state.started}: its inputs changed since it was planned: "
+        "netbox (the hosts NetBox gives). The batches still to run would converge hosts "
+        "from other inputs than the finished ones. `--resume --replan` goes on with today's inputs (finished "
+        "batches are not run again; `pyctl drift dc9` then names the hosts that differ), or start a new rollout "
+        "without --resume")
+    assert json.dumps(state.to_dict()) == saved  # refused: the state is as it was
+
+
+def test_a_state_that_recorded_no_inputs_is_not_resumed_without_replan() -> None:
+    from pyctl.rollout import prepare_resume
+
+    state = _planned(_site("w1"), ["100%"])
+    state.inputs = None  # written by a pyctl that did not record them
+    with pytest.raises(ConfigError, match=r"its inputs changed since it was planned: not known \(the state records "
+                                          r"no inputs: an older pyctl wrote it\)"):
+        prepare_resume(_site("w1"), state, replan_ok=False)
+
+
+def test_replan_drops_hosts_gone_from_the_batches_to_run_names_new_ones_and_records_why() -> None:
+    from pyctl import digest
+    from pyctl.rollout import prepare_resume
+
+    state = _planned(_site("w1", "w2", "w3", "w5"), ["1", "2", "100%"])
+    assert [b.hosts for b in state.phases[0].batches] == [["w1"], ["w2", "w3"], ["w5"]]
+    state.phases[0].batches[0].done = True
+    today = _site("w1", "w3", "w4")  # w2 and w5 left NetBox, w4 came
+    said: list[str] = []
+    prepare_resume(today, state, replan_ok=True, say=said.append)
+    gpu = state.phases[0]
+    assert [(b.hosts, b.done) for b in gpu.batches] == [(["w1"], True), (["w3"], False)]  # w5's batch went
+    assert said[0].startswith("replanned on today's inputs (netbox changed since ")
+    assert said[1:] == ["  gpu: w2 no longer in it today: left out", "  gpu: w5 no longer in it today: left out",
+                        "  gpu: w4 new today: not in this rollout (roll them out after it: "
+                        "`pyctl rollout dc9 --changed-only`)"]
+    assert state.inputs == dict(digest.of_site(today).parts)
+    assert state.hosts_known == ["e1", "w1", "w3", "w4"]
+    assert [r["changed"] for r in state.replans] == [["netbox"]]
+    assert RolloutState.from_dict(json.loads(json.dumps(state.to_dict()))) == state  # the state keeps it
+    said.clear()
+    prepare_resume(today, state, replan_ok=True, say=said.append)
+    assert said == ["--replan: the inputs are those the rollout was planned from; nothing to replan"]
+
+
+def test_the_smoke_phases_settings_are_read_before_the_first_host_changes(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyctl import rollout
+    from pyctl.config import group_vars_dir
+
+    monkeypatch.setenv("PYCTL_RUNS_DIR", str(tmp_path))
+    site = _site("w1")
+    state = new_state("dc9", rollout.phase_hosts(site, ["gpu", "smoke"], None), ["100%"])
+    assert [ps.name for ps in state.phases] == ["gpu", "smoke"]
+    with pytest.raises(ConfigError) as err:
+        rollout.run_batches(site, state, tmp_path / "state.json", "rollout", max_fail=0)
+    missing = group_vars_dir("dc9") / "all" / "connection.yml"
+    assert err.value.message.startswith(f"no SSH settings for dc9: {missing} is missing")
+    assert list(tmp_path.iterdir()) == []  # no lock, no run directory, no state: no host was touched
+    state.phases[1].batches[0].done = True  # smoke already done: nothing later needs them
+    rollout.check_later_settings(site, state)
+
+
+# --- failure domains -------------------------------------------------------------------------------
+
+def _racked() -> dict[str, tuple[str, str]]:
+    """Two clusters; c1 over racks r1 (3 hosts), r2 (3), r3 (2); c2 in r1 (2). Names do not follow racks."""
+    return {"a1": ("c1", "r2"), "a2": ("c1", "r1"), "a3": ("c1", "r3"), "a4": ("c1", "r1"), "a5": ("c1", "r2"),
+            "a6": ("c1", "r1"), "a7": ("c1", "r3"), "a8": ("c1", "r2"), "b1": ("c2", "r1"), "b2": ("c2", "r1")}
+
+
+def test_the_canary_is_the_first_host_of_a_rack_and_no_batch_spans_racks_or_clusters() -> None:
+    from pyctl.rollout import rack_batches
+
+    domains = _racked()
+    split = rack_batches(sorted(domains), ["1", "100%"], domains)
+    # The canary a1, the first host of the first rack (r2, as the phase lists its hosts), then rack by rack
+    # in that order, each batch cut at its rack's end.
+    assert split == [["a1"], ["a5", "a8"], ["a2", "a4", "a6"], ["a3", "a7"], ["b1", "b2"]]
+    assert sorted(h for b in split for h in b) == sorted(domains)
+    for b in split[1:]:
+        assert len({domains[h] for h in b}) == 1
+
+
+def test_max_racks_lets_a_batch_take_that_many_racks_of_one_cluster_and_sizes_still_bound_it() -> None:
+    from pyctl.rollout import rack_batches
+
+    domains = _racked()
+    assert rack_batches(sorted(domains), ["1", "100%"], domains, max_racks=2) == [
+        ["a1"], ["a5", "a8", "a2", "a4", "a6"], ["a3", "a7"], ["b1", "b2"]]
+    # A size smaller than a rack still bounds the batch, as Ansible's serial does.
+    assert rack_batches(sorted(domains), ["1", "2"], domains, max_racks=3) == [
+        ["a1"], ["a5", "a8"], ["a2", "a4"], ["a6", "a3"], ["a7"], ["b1", "b2"]]
+
+
+def test_hosts_without_a_rack_are_one_domain_per_cluster_and_plain_sizes_apply() -> None:
+    from pyctl.rollout import rack_batches
+
+    domains = {h: ("c1", "") for h in HOSTS[:10]}
+    assert rack_batches(HOSTS[:10], ["1", "3", "100%"], domains) == batches(HOSTS[:10], ["1", "3", "100%"])
+
+
+def test_a_rollout_batches_by_netbox_racks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyctl import rollout
+
+    site = _site("w1", "w2", "w3")
+    domains = rollout.failure_domains(site)
+    assert domains["w1"] == ("c1", "r01")  # the cluster and the rack NetBox gives
+    monkeypatch.setitem(domains, "w2", ("c1", "r02"))
+    state = new_state("dc9", rollout.phase_hosts(site, ["preflight", "gpu"], None), ["1", "100%"], domains)
+    preflight, gpu = state.phases
+    assert [b.hosts for b in gpu.batches] == [["w1"], ["w3"], ["w2"]]
+    # preflight changes nothing: its batches are the plain sizes over every host, racks and clusters mixed
+    assert [b.hosts for b in preflight.batches] == [["e1"], ["w1", "w2", "w3"]]
+
+
+@pytest.mark.parametrize("racks", ["0", "-1"])
+def test_max_racks_below_one_is_refused_before_netbox_is_asked(racks: str, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from pyctl.cli.main import main
+
+    monkeypatch.delenv("NETBOX_URL", raising=False)
+    assert main(["rollout", "dc2", "--max-racks", racks, "--dry-run"]) == 3
+    assert capsys.readouterr().err == f"pyctl: error: --max-racks must be 1 or more, got {racks}\n"

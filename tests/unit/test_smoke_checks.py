@@ -218,10 +218,10 @@ def test_readyz_fails_naming_the_tenant() -> None:
     assert r.detail == "inference-a: GET https://127.0.0.1:6443/readyz: HTTP 500 [-]etcd failed"
 
 
-def test_readyz_without_a_planned_tenant_passes_without_asking() -> None:
+def test_readyz_without_a_planned_tenant_does_not_apply_and_asks_nothing() -> None:
     session = FakeSession({})
     r = C.ApiserverReadyz()(ctx(session), host(role="control-plane"))
-    assert (r.status, r.detail) == ("pass", "no hosted control plane is planned on this host")
+    assert (r.status, r.detail) == ("skip", "does not apply: no hosted control plane is planned on this host")
     assert session.commands == []
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyctl.inventory import ROLE_CONTROL_PLANE, Host
-from pyctl.smoke.checks.base import Check, CheckResult, Context, failed, passed
+from pyctl.smoke.checks.base import Check, CheckResult, Context, failed, passed, skipped
 from pyctl.smoke.checks.etcd import https_get_command, split_http
 
 # --- control plane ---------------------------------------------------------------------------------
@@ -19,7 +19,8 @@ class ApiserverReadyz(Check):
         s = ctx.settings
         mine = [t for t in ctx.cluster.tenants if not t.hosts or host.name in t.hosts]
         if not mine:
-            return passed("no hosted control plane is planned on this host")
+            # Nothing to check is not a pass: the report says the check does not apply here.
+            return skipped("does not apply: no hosted control plane is planned on this host")
         bad, good = [], []
         for t in mine:
             url = f"https://127.0.0.1:{t.port}/readyz"

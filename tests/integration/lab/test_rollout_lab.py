@@ -1,4 +1,5 @@
-"""`pyctl rollout` on the lab: canary first, stop at --max-fail, resume without re-running, one at a time."""
+"""`pyctl rollout` on the lab: canary first, stop at --max-fail, a resume refused when NetBox changed, then
+resumed with --replan without re-running, one at a time."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pynetbox
 import pytest
 
 from pyctl.dev import lab
@@ -19,8 +21,8 @@ from tests.integration.conftest import REPO, NetBoxBed, run_pyctl
 pytestmark = [pytest.mark.lab, pytest.mark.netbox]
 
 
-def test_stop_at_max_fail_then_resume_finishes_without_rerunning(registered: list[lab.LabHost],
-                                                                  netbox_bed: NetBoxBed, tmp_path: Path) -> None:
+def test_stop_at_max_fail_then_a_changed_netbox_refuses_resume_and_replan_finishes_without_rerunning(
+        registered: list[lab.LabHost], netbox_bed: NetBoxBed, tmp_path: Path) -> None:
     env = netbox_bed.env(PYCTL_RUNS_DIR=str(tmp_path))
     victim = registered[2].name  # batches 1, 2, rest: the victim is in batch 2
     subprocess.run(["podman", "stop", "-t", "0", victim], check=True, capture_output=True)
@@ -39,9 +41,29 @@ def test_stop_at_max_fail_then_resume_finishes_without_rerunning(registered: lis
     assert state["status"] == "stopped"
     assert "more than --max-fail 0" in first.stderr
 
-    resumed = run_pyctl("rollout", "lab", "--yes", "--resume", "--json", env=env)
+    # NetBox changes while the rollout is stopped: a host of the last batch goes offline. The resume is
+    # refused, naming what changed, and the state is left as it was; --replan goes on without that host.
+    gone = registered[-1].name
+    api = pynetbox.api(netbox_bed.url, token=netbox_bed.token)
+    device = api.dcim.devices.get(name=gone)
+    saved = (tmp_path / "lab" / "rollout-state.json").read_bytes()
+    device.update({"status": "offline"})
+    try:
+        refused = run_pyctl("rollout", "lab", "--yes", "--resume", env=env)
+        assert refused.code == 3, refused.stderr
+        assert (f"refusing to resume the rollout of lab started {state['started']}: its inputs changed since it "
+                "was planned: netbox (the hosts NetBox gives)") in refused.stderr
+        assert "`--resume --replan` goes on with today's inputs" in refused.stderr
+        assert (tmp_path / "lab" / "rollout-state.json").read_bytes() == saved
+
+        resumed = run_pyctl("rollout", "lab", "--yes", "--resume", "--replan", "--json", env=env)
+    finally:
+        device.update({"status": "active"})
     assert resumed.code == 0, resumed.stderr
     assert resumed.json()["status"] == "done"
+    assert f"  preflight: {gone} no longer in it today: left out" in resumed.stderr
+    assert [b["hosts"] for b in resumed.json()["phases"][0]["batches"]][2] == [h.name for h in registered[3:-1]]
+    assert [r["changed"][0] for r in resumed.json()["replans"]] == ["netbox"]
     assert "batch 1/3 (" not in resumed.stderr  # the canary batch is not run again
     assert "preflight: batch 2/3 (2 hosts" in resumed.stderr
     runs = sorted(p.name for p in (tmp_path / "lab").iterdir() if p.name.endswith("-rollout-preflight")
