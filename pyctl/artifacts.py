@@ -376,6 +376,12 @@ def parse_sha256sums(text: str) -> dict[str, str]:
     return out
 
 
+def render_sha256sums(sums: Mapping[str, str]) -> str:
+    """name -> hash as ``sha256sum`` prints it (``HASH  NAME``), sorted by name: the file
+    :func:`parse_sha256sums` reads."""
+    return "".join(f"{sha}  {name}\n" for name, sha in sorted(sums.items()))
+
+
 def _image_manifest_url(ref: str) -> str:
     """``registry/name:tag`` (or ``@sha256:…``) -> its OCI distribution manifest URL (https unless the
     reference names a scheme)."""

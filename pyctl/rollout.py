@@ -65,19 +65,11 @@ def parse_batch_sizes(spec: str) -> list[str]:
 def batches(hosts: Sequence[str], sizes: Sequence[str]) -> list[list[str]]:
     """Split ``hosts`` as Ansible's ``serial`` does: each size is a count or a percentage of all
     hosts (rounded up, at least 1); the last size repeats until every host has a batch."""
-    out: list[list[str]] = []
-    i = 0
-    step = 0
-    while i < len(hosts):
-        size = sizes[min(step, len(sizes) - 1)]
-        n = math.ceil(len(hosts) * int(size[:-1]) / 100) if size.endswith("%") else int(size)
-        out.append(list(hosts[i:i + max(n, 1)]))
-        i += max(n, 1)
-        step += 1
-    return out
+    return rack_batches(hosts, sizes, {})
 
 
 Domain = tuple[str, str]  # a host's failure domain: (cluster, rack); "" for a host NetBox gives no rack
+NO_DOMAIN: Domain = ("", "")
 
 
 def failure_domains(site: site_mod.Site) -> dict[str, Domain]:
@@ -91,30 +83,29 @@ def rack_batches(hosts: Sequence[str], sizes: Sequence[str], domains: Mapping[st
     the order its first host has in ``hosts`` (the canary is the first host of the first rack); each
     batch takes at most the size :func:`batches` gives it and stops early rather than take a host of
     another cluster or of a rack beyond ``max_racks``: a failed batch then costs one cluster at most
-    ``max_racks`` racks of capacity."""
-    first: dict[Any, int] = {}
+    ``max_racks`` racks of capacity. A host ``domains`` does not name is in :data:`NO_DOMAIN`."""
+    def domain(h: str) -> Domain:
+        return domains.get(h, NO_DOMAIN)
+
+    first: dict[str | Domain, int] = {}
     for i, h in enumerate(hosts):
-        cluster, rack = domains.get(h, ("", ""))
-        first.setdefault(cluster, i)
-        first.setdefault((cluster, rack), i)
-    order = sorted(hosts, key=lambda h: (first[domains.get(h, ("", ""))[0]], first[domains.get(h, ("", ""))], h))
+        first.setdefault(domain(h)[0], i)
+        first.setdefault(domain(h), i)
+    order = sorted(hosts, key=lambda h: (first[domain(h)[0]], first[domain(h)]))  # stable: hosts' order within
     out: list[list[str]] = []
     i = 0
-    step = 0
     while i < len(order):
-        size = sizes[min(step, len(sizes) - 1)]
+        size = sizes[min(len(out), len(sizes) - 1)]
         n = max(math.ceil(len(order) * int(size[:-1]) / 100) if size.endswith("%") else int(size), 1)
+        cluster, racks = domain(order[i])[0], {domain(order[i])[1]}
         batch = [order[i]]
-        cluster, racks = domains.get(order[i], ("", ""))[0], {domains.get(order[i], ("", ""))[1]}
         for h in order[i + 1:i + n]:
-            h_cluster, h_rack = domains.get(h, ("", ""))
-            if h_cluster != cluster or (h_rack not in racks and len(racks) >= max_racks):
+            if domain(h)[0] != cluster or (domain(h)[1] not in racks and len(racks) >= max_racks):
                 break
-            racks.add(h_rack)
+            racks.add(domain(h)[1])
             batch.append(h)
         out.append(batch)
         i += len(batch)
-        step += 1
     return out
 
 
@@ -400,12 +391,6 @@ PART_LABELS = {"netbox": "netbox (the hosts NetBox gives)", "plan": "plan (the c
                "roles": "roles (the roles, playbooks and plugins)"}
 
 
-def changed_inputs(state: RolloutState, today: digest.InputDigest) -> list[str]:
-    """The input parts that differ from those ``state`` was planned from, in digest order; every part
-    when the state recorded none (an older pyctl wrote it: nothing says they are the same)."""
-    return today.changed(state.inputs or {})
-
-
 def refuse_changed_resume(state: RolloutState, changed: Sequence[str]) -> ConfigError:
     """The error of a ``--resume`` whose inputs changed, naming each part and the two ways on."""
     what = "; ".join(PART_LABELS[p] for p in changed) if state.inputs is not None else \
@@ -451,7 +436,8 @@ def prepare_resume(site: site_mod.Site, state: RolloutState, *, replan_ok: bool,
     batches still to run replanned on today's; ConfigError naming what changed otherwise, the state
     left as it was."""
     today = digest.of_site(site)
-    changed = changed_inputs(state, today)
+    # Every part when the state recorded none (an older pyctl wrote it): nothing says they are the same.
+    changed = today.changed(state.inputs or {})
     if not changed:
         if replan_ok:
             say("--replan: the inputs are those the rollout was planned from; nothing to replan")

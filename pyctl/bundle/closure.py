@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyctl.artifacts import APT_ARCH, Artifact, Fetch, apt_stanzas, decompress
+from pyctl.artifacts import APT_ARCH, Artifact, Fetch, apt_stanzas, decompress, render_sha256sums
 from pyctl.errors import CheckFailed, ConfigError
 
 # The platforms (NetBox platform slugs) whose closure can be resolved, and the os-release they must show.
@@ -339,7 +339,7 @@ def binaries(items: Sequence[Artifact], fetch: Fetch) -> list[Fetched]:
         directory, _, filename = art.mirror.rpartition("/")
         sums.setdefault(directory, {})[filename] = art.sha256.lower()
     for directory, listed in sorted(sums.items()):
-        body = "".join(f"{sha}  {name}\n" for name, sha in sorted(listed.items())).encode()
+        body = render_sha256sums(listed).encode()
         out.append(Fetched(served_path(f"{directory}/SHA256SUMS"), f"{directory}/SHA256SUMS", _store(body),
                            len(body), "index"))
     return out

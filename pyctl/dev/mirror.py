@@ -38,6 +38,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from pyctl.artifacts import render_sha256sums
 from pyctl.bundle import serve as bundle_serve
 from pyctl.dev.lab import debian_mirror
 from pyctl.paths import REPO
@@ -99,7 +100,7 @@ def assemble(tree: Path, nvidia_repo: Path | None = None) -> dict[str, Any]:
                 shutil.copyfile(STANDIN_DIR / src, bindir / name)
                 (bindir / name).chmod(0o755)
                 binaries[name] = hashlib.sha256((bindir / name).read_bytes()).hexdigest()
-            (bindir / "SHA256SUMS").write_text("".join(f"{h}  {n}\n" for n, h in binaries.items()))
+            (bindir / "SHA256SUMS").write_text(render_sha256sums(binaries))
         _swap_in(tree / "kubernetes", write_bins)
     return {"nvidia_repo": str(nvidia), "binaries": binaries}
 
