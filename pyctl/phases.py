@@ -7,7 +7,11 @@ come after) has finished, so phases on hosts of their own run side by side. pref
 first; the GPU workers' driver stack and the management hosts' etcd → control plane then go together
 (no NetBox role is in both groups, and neither needs the other); Calico applies its resources to the
 control plane's API and runs on the GPU workers, so it waits for both; smoke checks the finished whole.
-The table's order is one order the graph allows, the one ``playbooks/site.yml`` runs in."""
+The table's order is one order the graph allows, the one ``playbooks/site.yml`` runs in.
+
+Each phase that converges a role names its health gate: the smoke checks (:mod:`pyctl.smoke.checks`, by
+name) that must pass on a batch's hosts before the phase's next batch, or a later phase, starts; the etcd
+gate checks every member of the batch's clusters, since a change to one member shows in its peers."""
 
 from __future__ import annotations
 
@@ -24,15 +28,24 @@ class Phase:
     one_batch: bool = False  # every host of the phase in one batch
     role: str | None = None  # the role that converges the hosts: its state is recorded, drift checks it
     after: tuple[str, ...] = ()  # the phases that finish before this one starts
+    gate: tuple[str, ...] = ()  # the smoke checks that pass on a batch's hosts before the next batch starts
+    gate_hosts: str | None = None  # an inventory group the gate checks instead (within the batch's clusters)
 
+
+GPU_GATE = ("gpu-count", "gpu-model", "gpu-driver", "gpu-persistence", "gpu-ecc", "gpu-mig", "fabric-manager")
+# etcd-disk included: a member on a disk over the limits (RULES.md) gates, it does not only report.
+ETCD_GATE = ("etcd-health", "etcd-leader", "etcd-members", "etcd-db-size", "etcd-disk")
 
 PHASES: tuple[Phase, ...] = (
     Phase("preflight", "preflight.yml", "all"),
-    Phase("gpu", "gpu.yml", "role_gpu_worker", role="gpu_driver", after=("preflight",)),
+    Phase("gpu", "gpu.yml", "role_gpu_worker", role="gpu_driver", after=("preflight",), gate=GPU_GATE),
     # One batch: the role changes one member at a time itself (rolling restarts behind a health gate).
-    Phase("etcd", "etcd.yml", "role_etcd", one_batch=True, role="etcd", after=("preflight",)),
-    Phase("control_plane", "control_plane.yml", "role_control_plane", role="control_plane", after=("etcd",)),
-    Phase("calico", "calico.yml", "role_gpu_worker", role="calico", after=("gpu", "control_plane")),
+    Phase("etcd", "etcd.yml", "role_etcd", one_batch=True, role="etcd", after=("preflight",), gate=ETCD_GATE,
+          gate_hosts="role_etcd"),
+    Phase("control_plane", "control_plane.yml", "role_control_plane", role="control_plane", after=("etcd",),
+          gate=("apiserver-readyz",)),
+    Phase("calico", "calico.yml", "role_gpu_worker", role="calico", after=("gpu", "control_plane"),
+          gate=("nic-mtu", "path-mtu")),
     Phase("smoke", None, "all", one_batch=True, after=("calico",)),
 )
 ROLE_PHASES: tuple[Phase, ...] = tuple(p for p in PHASES if p.role)

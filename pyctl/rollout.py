@@ -8,9 +8,12 @@ phase's hosts, then 25 %, then the rest; the last size repeats). etcd members ch
 so a quorum is never at risk: the phase runs the members as one batch because a cluster can only be
 formed or joined with its peers present, and the etcd role restarts them one by one, each only after
 the cluster is healthy again (roles/etcd/tasks/rolling_restart.yml). The last phase, ``smoke``, runs
-pyctl's own checks over SSH on every host. A batch with more failed or unreachable hosts than
-``max_fail`` stops the rollout. State is written after every batch; ``resume`` skips every batch
-that finished. Only :mod:`pyctl.runner` runs Ansible; this module decides what runs when.
+pyctl's own checks over SSH on every host. After each batch of a phase that converges a role, its
+health gate (the phase table's ``gate`` checks) runs on the batch's hosts that converged, every etcd
+member of their clusters after the etcd batch: a host that fails a gate check is a failed host of the
+batch. A batch with more failed or unreachable hosts than ``max_fail`` stops the rollout, unfinished:
+``resume`` runs it, and its gate, again. State is written after every batch; ``resume`` skips every
+batch that finished. Only :mod:`pyctl.runner` runs Ansible; this module decides what runs when.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ from pyctl.plan import group_vars
 from pyctl.procs import process_running
 from pyctl.rundir import new_run_dir, runs_root, write_json
 from pyctl.runner import run_playbook, sigint_cancels
+from pyctl.smoke.checks import select_checks
 from pyctl.smoke.render import render_terminal
+from pyctl.smoke.report import SmokeReport
 from pyctl.smoke.run import smoke, smoke_settings
 
 DEFAULT_BATCHES = "1,10%,25%,100%"
@@ -116,6 +121,8 @@ class BatchState:
     failed: list[str] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
     run_dir: str | None = None
+    # The health gate's last verdict: {"checks", "hosts", "failed": {host: why}, "unreachable", "run_dir"}.
+    gate: dict[str, Any] | None = None
 
 
 @dataclass
@@ -229,16 +236,20 @@ class BatchResult:
 
 
 RunBatch = Callable[[Phase, list[str]], BatchResult]
+# A phase's health gate over the hosts a batch converged: the checks' verdict, None when nothing is gated.
+Gate = Callable[[Phase, list[str]], BatchResult | None]
 
 
 def execute(state: RolloutState, state_path: Path, run_batch: RunBatch, *, max_fail: int,
-            say: Callable[[str], None], cancel: threading.Event | None = None) -> ExitCode:
+            say: Callable[[str], None], cancel: threading.Event | None = None, gate: Gate | None = None) -> ExitCode:
     """Run every unfinished batch; returns the exit code. Writes state after each batch.
 
     Each phase runs its batches in order, and starts once every phase it comes after (the phase table's
     graph, :data:`pyctl.phases.BEFORE`) that this state holds has finished, so phases on hosts of their
-    own go side by side. A batch over ``max_fail`` or a cancel (``cancel`` set, or Ctrl-C) lets the
-    batches already running finish and starts no other; the first such batch gives the exit code.
+    own go side by side. After a batch within ``max_fail``, ``gate`` checks the hosts it converged; its
+    failed and unreachable hosts count with the batch's. A batch over ``max_fail`` or a cancel
+    (``cancel`` set, or Ctrl-C) lets the batches already running finish and starts no other; the first
+    such batch gives the exit code.
     """
     cancel = cancel or threading.Event()
     started = time.monotonic()
@@ -280,6 +291,27 @@ def execute(state: RolloutState, state_path: Path, run_batch: RunBatch, *, max_f
                 stop(code, "stopped", f"stopped: {ps.name} batch {i} has {bad} failed/unreachable host(s) "
                      f"({_names(result.failed + result.unreachable)}), more than --max-fail {max_fail}")
                 return
+            converged = [h for h in batch.hosts if h not in set(result.failed) | set(result.unreachable)]
+            verdict = gate(phase, converged) if gate is not None and phase.gate and converged else None
+            if verdict is not None:
+                gated = sorted(set(verdict.failed) | set(verdict.unreachable))
+                batch.gate = {"checks": list(phase.gate), "failed": dict(verdict.reasons),
+                              "unreachable": list(verdict.unreachable), "run_dir": verdict.run_dir}
+                say(f"  health gate after {ps.name} batch {i}: "
+                    + (f"{len(gated)} host(s) failed ({verdict.run_dir})" if gated else
+                       f"{', '.join(phase.gate)} pass ({verdict.run_dir})"))
+                for host in gated:
+                    say(f"  {'UNREACHABLE' if host in verdict.unreachable else 'FAILED'} {host}: gate "
+                        f"{verdict.reasons.get(host, 'unreachable')}")
+                new_bad = [h for h in gated if h not in result.failed + result.unreachable]
+                if bad + len(new_bad) > max_fail:
+                    code = ExitCode.UNREACHABLE if verdict.unreachable and not verdict.failed else ExitCode.FAILED
+                    stop(code, "stopped", f"stopped: the health gate after {ps.name} batch {i} failed on "
+                         f"{_names(gated)} ({bad + len(new_bad)} failed/unreachable host(s), more than --max-fail "
+                         f"{max_fail}); the next batch did not start. Repair, then `--resume` runs this batch "
+                         f"and its gate again")
+                    return
+                bad += len(new_bad)
             with lock:
                 batch.done = True
                 done_hosts += len(batch.hosts)
@@ -499,7 +531,10 @@ def run_batches(site: site_mod.Site, state: RolloutState, state_path: Path, verb
             return BatchResult(failed=result.failed_hosts, unreachable=result.unreachable_hosts,
                                canceled=result.canceled, run_dir=str(result.run_dir), reasons=reasons)
 
-        code = execute(state, state_path, run_batch, max_fail=max_fail, say=say, cancel=cancel)
+        def gate(phase: Phase, hosts: list[str]) -> BatchResult | None:
+            return gate_batch(site, phase, hosts, verb=verb)
+
+        code = execute(state, state_path, run_batch, max_fail=max_fail, say=say, cancel=cancel, gate=gate)
     write_json(run_dir / "state.json", state.to_dict())
     return code, run_dir
 
@@ -535,6 +570,32 @@ def smoke_batch(site: site_mod.Site, hosts: list[str], *, say: Say = _stderr) ->
     report, html = smoke(site.dc, site.inventory, site.require_plan())
     say(render_terminal(report))
     say(f"smoke HTML report: {html}")
+    return _verdict(report, hosts)
+
+
+def gate_hosts(site: site_mod.Site, phase: Phase, hosts: Sequence[str]) -> list[str]:
+    """The hosts ``phase``'s gate checks after a batch converged ``hosts``: those, or the phase's
+    ``gate_hosts`` group within their clusters (every etcd member of the clusters an etcd batch touched)."""
+    if phase.gate_hosts is None:
+        return list(hosts)
+    cluster = {h.name: h.cluster for h in site.inventory.hosts}
+    touched = {cluster[h] for h in hosts}
+    return [h for h in site.group_hosts(phase.gate_hosts) if cluster[h] in touched]
+
+
+def gate_batch(site: site_mod.Site, phase: Phase, hosts: list[str], *, verb: str = "rollout") -> BatchResult | None:
+    """``phase``'s health gate after a batch converged ``hosts``: its gate checks on :func:`gate_hosts`,
+    the report in ``runs/<dc>/<time>-<verb>-gate-<phase>/``; None when the phase has no gate."""
+    targets = gate_hosts(site, phase, hosts)
+    if not phase.gate or not targets:
+        return None
+    report, _ = smoke(site.dc, site.inventory, site.require_plan(), checks=select_checks(phase.gate),
+                      only=targets, verb=f"{verb}-gate-{phase.name}")
+    return _verdict(report, targets)
+
+
+def _verdict(report: SmokeReport, hosts: Sequence[str]) -> BatchResult:
+    """The hosts of ``hosts`` a smoke report fails (the first failed check of each) or could not reach."""
     wanted = set(hosts)
     unreachable = sorted(h for h in report.unreachable if h in wanted)
     reasons: dict[str, str] = {}

@@ -16,6 +16,7 @@ from pyctl import site as site_mod
 from pyctl.bundle import inputs as bundle_inputs
 from pyctl.errors import ConfigError
 from pyctl.inventory import Inventory
+from pyctl.phases import BY_NAME
 
 
 def eprint(*parts: object) -> None:
@@ -156,13 +157,17 @@ def batch_options(args: argparse.Namespace) -> list[str]:
 
 
 def render_batches(state: rollout.RolloutState) -> list[str]:
-    """One line per phase: its batches' sizes, ✓ on those done."""
+    """One line per phase: its batches' sizes, ✓ on those done; then the health gate after each batch."""
     lines = []
     for ps in state.phases:
         todo = [b for b in ps.batches if not b.done]
         lines.append(f"  {ps.name:<14} {count(len(ps.batches), 'batch', 'batches')}: "
                      + " → ".join(str(len(b.hosts)) + ("✓" if b.done else "") for b in ps.batches)
                      + ("" if todo else "  (done)"))
+        phase = BY_NAME[ps.name]
+        if phase.gate and todo:
+            where = "every etcd member of the batch's clusters" if phase.gate_hosts else "the batch's hosts"
+            lines.append(f"  {'':<14} gate after each batch, on {where}: {', '.join(phase.gate)}")
     return lines
 
 

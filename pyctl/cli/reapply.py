@@ -38,8 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     r = subparsers.add_parser(
         "reapply", help="fix drift: run only the drifted roles on only the drifted hosts, then check them again",
         description="Reapply the roles that drifted, on the hosts where they drifted (from the last `pyctl "
-        "drift`, or a fresh one), in the rollout's batches and under the rollout's lock; then run the drift "
-        "check on those hosts again and report each as fixed or still drifted.",
+        "drift`, or a fresh one), in the rollout's batches, behind its health gates and under its lock; then run "
+        "the drift check on those hosts again and report each as fixed or still drifted.",
         epilog=REAPPLY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("dc", help="data center: the NetBox site slug")
     r.add_argument("--drifted", action="store_true", help="reapply the drifted hosts of the drift report")

@@ -52,9 +52,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "takes hosts of one cluster and at most --max-racks racks): preflight on every host; then the GPU "
         "workers' gpu phase beside the management hosts' etcd → control_plane; then calico; then smoke. Phases "
         "that share a host never run at once. etcd members form one batch; the etcd role restarts them one at a time "
-        "behind a health gate, so quorum holds. smoke runs `pyctl smoke` on every host. A batch with more failed "
-        "or unreachable hosts than --max-fail stops the rollout (a batch already running beside it finishes); "
-        "state is saved after every batch and --resume "
+        "behind a health gate, so quorum holds. After each batch of a role's phase, that phase's smoke checks "
+        "(its health gate: the dry run names them) run on the batch's hosts (every etcd member after the etcd batch); "
+        "a host that fails one is a failed host of the batch. smoke runs `pyctl smoke` on every host. A batch with "
+        "more failed or unreachable hosts than --max-fail stops the rollout (a batch already running beside it "
+        "finishes); state is saved after every batch and --resume "
         "continues at the first unfinished one. Ctrl-C stops the running batch and leaves a resumable state. "
         "One rollout per data center at a time (a lock in runs/<dc>/).",
         epilog=EPILOG.format(phases=" → ".join(names)), formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -10,7 +10,7 @@ not as a path failure on every neighbour).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,11 +76,13 @@ def _timed(check: Check, ctx: Context, host: Host) -> Outcome:
 def run_smoke(inventory: Inventory, plan: Plan | None, settings: SmokeSettings, *, ssh: SSHSettings,
               concurrency: int = 16, timeout: float = 10.0, checks: Sequence[Check] = ALL_CHECKS,
               connector: Callable[[str, SSHSettings], Session] | None = None,
-              progress: Callable[[str], None] | None = None) -> SmokeReport:
-    """Run ``checks`` on every host of ``inventory``; ``timeout`` is the per-host connect timeout in seconds.
+              progress: Callable[[str], None] | None = None, only: Collection[str] | None = None) -> SmokeReport:
+    """Run ``checks`` on every host of ``inventory`` (or on the hosts named in ``only``: a rollout's health
+    gate); ``timeout`` is the per-host connect timeout in seconds.
 
     ``plan`` is the :class:`~pyctl.plan.Plan` of the inventory (None: NIC minimums, default quota).
-    ``connector`` replaces paramiko (tests).
+    ``connector`` replaces paramiko (tests). With ``only`` and a pair check, the other hosts of those
+    hosts' clusters are connected to for their facts alone (the peers a path is probed to), not checked.
     """
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.monotonic()
@@ -89,13 +91,27 @@ def run_smoke(inventory: Inventory, plan: Plan | None, settings: SmokeSettings, 
     values = cluster_values(inventory, plan, settings)
     host_checks = [c for c in checks if not c.pair]
     pair_checks = [c for c in checks if c.pair]
-    reports = {h.name: HostReport(h.name, h.cluster, h.rack, h.role, h.address) for h in inventory.hosts}
+    checked = [h for h in inventory.hosts if only is None or h.name in only]
+    clusters = {h.cluster for h in checked}
+    peers = [h for h in inventory.hosts if pair_checks and only is not None and h.name not in only
+             and h.cluster in clusters]
+    reports = {h.name: HostReport(h.name, h.cluster, h.rack, h.role, h.address) for h in checked}
     contexts: dict[str, Context] = {}
     facts: dict[str, HostFacts] = {}
     names = [c.name for c in checks]
 
     with SSHPool(ssh, concurrency=concurrency, connector=connector or connect) as pool:
+        def peer_facts(host: Host) -> None:
+            try:
+                res = pool.session(host.address).run(overlay_facts_command(settings.overlay_devices))
+                facts[host.name] = parse_overlay_facts(res.stdout)
+            except Exception:  # a peer without facts is named as not probed by path-mtu, not failed here
+                return
+
         def first_pass(host: Host) -> None:
+            if host.name not in reports:
+                peer_facts(host)
+                return
             rep = reports[host.name]
             t0 = time.monotonic()
             try:
@@ -121,7 +137,7 @@ def run_smoke(inventory: Inventory, plan: Plan | None, settings: SmokeSettings, 
             if progress:
                 progress(f"{host.name}: {sum(o.failed for o in rep.outcomes)} failed")
 
-        pool.map(first_pass, inventory.hosts)
+        pool.map(first_pass, checked + peers)
 
         def second_pass(host: Host) -> None:
             ctx = contexts.get(host.name)
@@ -131,7 +147,7 @@ def run_smoke(inventory: Inventory, plan: Plan | None, settings: SmokeSettings, 
             reports[host.name].outcomes.extend(_timed(c, ctx, host) for c in pair_checks if c.applies(host))
 
         if pair_checks:
-            pool.map(second_pass, inventory.hosts)
+            pool.map(second_pass, checked)
 
     for rep in reports.values():
         rep.outcomes.sort(key=lambda o: names.index(o.check) if o.check in names else len(names))
@@ -151,15 +167,16 @@ def smoke_settings(dc: str, repo: Path | None = None) -> SmokeSettings:
 
 
 def smoke(dc: str, inventory: Inventory, plan: Plan | None, *, checks: Sequence[Check] | None = None,
-          concurrency: int = 32, timeout: float = 10.0) -> tuple[SmokeReport, Path]:
-    """Run the checks on every host of ``inventory``; write ``report.json`` and ``report.html`` into
-    ``runs/<dc>/<time>-smoke/``. Returns the SmokeReport and the HTML path (`pyctl smoke`, and the
-    rollout's last phase)."""
+          concurrency: int = 32, timeout: float = 10.0, only: Collection[str] | None = None,
+          verb: str = "smoke") -> tuple[SmokeReport, Path]:
+    """Run the checks on every host of ``inventory`` (or those in ``only``); write ``report.json`` and
+    ``report.html`` into ``runs/<dc>/<time>-<verb>/``. Returns the SmokeReport and the HTML path (`pyctl
+    smoke`, a rollout's health gates and its last phase)."""
     ssh = config.load_ssh_settings(dc)
     settings = smoke_settings(dc)
     report = run_smoke(inventory, plan, settings, ssh=ssh, concurrency=concurrency, timeout=timeout,
-                       checks=checks if checks is not None else ALL_CHECKS)
-    run_dir = new_run_dir(dc, "smoke")
+                       checks=checks if checks is not None else ALL_CHECKS, only=only)
+    run_dir = new_run_dir(dc, verb)
     report.run_dir = str(run_dir)
     write_json(run_dir / "report.json", report.to_dict())
     html = run_dir / "report.html"

@@ -113,7 +113,12 @@ def test_batch_lines_say_one_batch_and_several_batches() -> None:
     state = rollout.new_state("dc9", [(BY_NAME["etcd"], ["e1", "e2", "e3"]), (BY_NAME["gpu"], ["w1", "w2"])], ["1"])
     lines = render_batches(state)
     assert lines[0].split() == ["etcd", "1", "batch:", "3"]
-    assert lines[1].split() == ["gpu", "2", "batches:", "1", "→", "1"]
+    assert lines[1].strip() == ("gate after each batch, on every etcd member of the batch's clusters: etcd-health, "
+                                "etcd-leader, etcd-members, etcd-db-size, etcd-disk")
+    assert lines[2].split() == ["gpu", "2", "batches:", "1", "→", "1"]
+    assert lines[3].strip().startswith("gate after each batch, on the batch's hosts: gpu-count, gpu-model, ")
+    state.phases[1].batches[0].done = state.phases[1].batches[1].done = True
+    assert render_batches(state)[2:] == ["  gpu            2 batches: 1✓ → 1✓  (done)"]  # no gate left to run
 
 
 def test_inventory_table_says_one_host() -> None:

@@ -103,7 +103,7 @@ def test_filter_plugin_exposes_the_same_functions() -> None:
 
 # --- the limits' one home ---------------------------------------------------------------------------------
 
-def test_the_etcd_roles_copy_of_the_disk_limits_agrees_with_pyctl() -> None:
+def test_the_etcd_roles_copy_of_the_disk_limits_agrees_with_pyctl_and_gates_by_default() -> None:
     import yaml
 
     from pyctl.paths import REPO
@@ -111,6 +111,20 @@ def test_the_etcd_roles_copy_of_the_disk_limits_agrees_with_pyctl() -> None:
     defaults = yaml.safe_load((REPO / "roles" / "etcd" / "defaults" / "main.yml").read_text())
     assert defaults["etcd_perf_wal_fsync_p99_max_ms"] == em.WAL_FSYNC_P99_MAX_MS
     assert defaults["etcd_perf_backend_commit_p99_max_ms"] == em.BACKEND_COMMIT_P99_MAX_MS
+    assert defaults["etcd_perf_gate_enforce"] is True  # over a limit fails the run, it does not only report
+
+
+def test_the_etcd_scenario_takes_the_lab_limits_from_the_one_lab_only_file() -> None:
+    import yaml
+
+    from pyctl.paths import REPO
+
+    play = yaml.safe_load((REPO / "roles" / "etcd" / "molecule" / "default" / "converge.yml").read_text())[0]
+    [path] = play["vars_files"]
+    lab_only = (REPO / "roles/etcd/molecule/default" / path.replace("{{ playbook_dir }}/", "")).resolve()
+    assert lab_only == REPO / "inventories" / "lab" / "group_vars" / "all" / "etcd_disk_lab_only.yml"
+    assert set(yaml.safe_load(lab_only.read_text())) == {"etcd_perf_wal_fsync_p99_max_ms",
+                                                         "etcd_perf_backend_commit_p99_max_ms"}
 
 
 def test_the_smoke_check_takes_the_limits_from_etcd_metrics() -> None:

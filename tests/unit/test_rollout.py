@@ -433,3 +433,90 @@ def test_max_racks_below_one_is_refused_before_netbox_is_asked(racks: str, monke
     monkeypatch.delenv("NETBOX_URL", raising=False)
     assert main(["rollout", "dc2", "--max-racks", racks, "--dry-run"]) == 3
     assert capsys.readouterr().err == f"pyctl: error: --max-racks must be 1 or more, got {racks}\n"
+
+
+# --- health gates between batches -------------------------------------------------------------------
+
+class FakeGate:
+    """Records the hosts each gate is asked to check; fails the hosts it is told to."""
+
+    def __init__(self, fail: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.calls: list[tuple[str, list[str]]] = []
+        self.fail = set(fail)
+
+    def __call__(self, phase: Phase, hosts: list[str]) -> BatchResult:
+        self.calls.append((phase.name, hosts))
+        bad = [h for h in hosts if h in self.fail]
+        return BatchResult(failed=bad, unreachable=[], canceled=False, run_dir="gate-run",
+                           reasons={h: "gpu-count: host has 7 GPUs, NetBox says 8" for h in bad})
+
+
+def test_a_failed_gate_stops_before_the_next_batch_and_resume_runs_the_batch_and_its_gate_again(
+        tmp_path: Path) -> None:
+    state, path = _state(tmp_path)
+    runner, gate, said = FakeRunner(), FakeGate(fail={"h01"}), []
+    assert execute(state, path, runner, max_fail=0, say=said.append, gate=gate) == ExitCode.FAILED
+    # preflight changes nothing: no gate; the gpu canary converged, failed its gate, and nothing more ran
+    assert gate.calls == [("gpu", ["h01"])]
+    assert runner.calls[-1] == ("gpu", ["h01"])
+    assert ("gpu", ["h02", "h03", "h04"]) not in runner.calls
+    assert "  FAILED h01: gate gpu-count: host has 7 GPUs, NetBox says 8" in said
+    assert said[-1] == ("stopped: the health gate after gpu batch 1 failed on h01 (1 failed/unreachable host(s), "
+                        "more than --max-fail 0); the next batch did not start. Repair, then `--resume` runs this "
+                        "batch and its gate again")
+    saved = RolloutState.from_dict(json.loads(path.read_text()))
+    assert saved.status == "stopped"
+    assert [b.done for b in saved.phases[1].batches] == [False, False, False]
+    assert saved.phases[1].batches[0].gate == {
+        "checks": list(BY_NAME["gpu"].gate), "failed": {"h01": "gpu-count: host has 7 GPUs, NetBox says 8"},
+        "unreachable": [], "run_dir": "gate-run"}
+
+    again, healthy = FakeRunner(), FakeGate()  # repaired
+    assert execute(saved, path, again, max_fail=0, say=lambda m: None, gate=healthy) == ExitCode.OK
+    assert again.calls[0] == ("gpu", ["h01"])  # the gated batch runs again, then its gate
+    assert healthy.calls == [("gpu", ["h01"]), ("gpu", ["h02", "h03", "h04"]), ("gpu", HOSTS[4:10])]
+
+
+def test_the_gate_checks_only_the_hosts_the_batch_converged_and_its_failures_count_with_theirs(
+        tmp_path: Path) -> None:
+    gpu = BY_NAME["gpu"]
+    state, path = new_state("dc9", [(gpu, HOSTS[:6])], ["1", "100%"]), tmp_path / "state.json"
+    gate = FakeGate(fail={"h04"})
+    # max-fail 2: h03 fails in Ansible (not gated), h04 fails its gate: 2 failed hosts, within the budget
+    assert execute(state, path, FakeRunner(fail={"h03"}), max_fail=2, say=lambda m: None, gate=gate) == ExitCode.OK
+    assert gate.calls == [("gpu", ["h01"]), ("gpu", ["h02", "h04", "h05", "h06"])]
+
+    state, path = new_state("dc9", [(gpu, HOSTS[:6])], ["1", "100%"]), tmp_path / "state2.json"
+    assert execute(state, path, FakeRunner(fail={"h03"}), max_fail=1, say=lambda m: None,
+                   gate=FakeGate(fail={"h04"})) == ExitCode.FAILED
+    # a batch over --max-fail in Ansible is not gated at all
+    gate = FakeGate()
+    state, path = new_state("dc9", [(gpu, HOSTS[:6])], ["1", "100%"]), tmp_path / "state3.json"
+    assert execute(state, path, FakeRunner(fail={"h02", "h03"}), max_fail=1, say=lambda m: None,
+                   gate=gate) == ExitCode.FAILED
+    assert gate.calls == [("gpu", ["h01"])]
+
+
+def test_every_phase_that_converges_a_role_has_a_gate_of_known_checks() -> None:
+    from pyctl.smoke.checks import CHECK_NAMES
+
+    assert {p.name for p in PHASES if p.gate} == {p.name for p in PHASES if p.role}
+    for p in PHASES:
+        assert set(p.gate) <= set(CHECK_NAMES), p.name
+    assert "etcd-disk" in BY_NAME["etcd"].gate  # the disk limits gate by default
+    assert BY_NAME["etcd"].gate_hosts == "role_etcd"
+
+
+def test_the_etcd_gate_checks_every_member_of_the_clusters_the_batch_touched() -> None:
+    from pyctl import inventory
+    from pyctl import site as site_mod
+    from pyctl.rollout import gate_hosts
+    from tests.unit.test_artifacts import device, site
+
+    records = site(*(device(f"e{i}", "etcd", cluster="mgmt", ip=f"10.0.0.{10 + i}/24") for i in (1, 2, 3)),
+                   *(device(f"f{i}", "etcd", cluster="mgmt2", ip=f"10.0.2.{10 + i}/24") for i in (1, 2, 3)),
+                   device("w1", ip="10.0.1.11/24"))
+    s = site_mod.load("dc9", inventory.build(records), site_mod.plan_settings("dc9", site_mod.SiteFlags()),
+                      require_plan=False)
+    assert gate_hosts(s, BY_NAME["etcd"], ["e2"]) == ["e1", "e2", "e3"]
+    assert gate_hosts(s, BY_NAME["gpu"], ["w1"]) == ["w1"]

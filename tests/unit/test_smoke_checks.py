@@ -188,6 +188,7 @@ def test_etcd_disk_p99_from_metrics() -> None:
     slow = C.EtcdDisk()(ctx(FakeSession({"/metrics": ok(text + "\n200")}), etcd_wal_fsync_p99_max_ms=0.0001),
                         host(role="etcd"))
     assert slow.status == "fail"
+    assert C.EtcdDisk.severity == "critical"  # it gates a rollout's etcd batch, it does not only warn
 
 
 def tenant_ctx(session: FakeSession) -> C.Context:
@@ -392,3 +393,35 @@ def test_path_mtu_probes_the_peers_pod_address_not_its_primary_ip() -> None:
     r = C.PathMtu()(c, me)
     assert r.status == "pass"
     assert [p["address"] for p in r.data["paths"]] == ["10.1.0.2"]
+
+
+def test_a_gate_checks_only_its_hosts_and_probes_the_other_hosts_of_their_cluster(tmp_path: Path) -> None:
+    # A rollout's health gate after a batch of one: that host is checked; its cluster's other hosts are
+    # connected to for their overlay facts only (the peers its paths are probed to), and not reported.
+    hs = hosts(3)
+    ssh = SSHSettings("root", tmp_path / "k", tmp_path / "kh")
+    sessions = {h.address: FakeSession({"mtu": ok("9000"), "python3": ok("[]"), "ip -json": ok("[]")}) for h in hs}
+    sel = C.select_checks(["nic-mtu", "path-mtu"])
+    rep = run_smoke(_inventory(hs), None, C.SmokeSettings(), ssh=ssh, checks=sel,
+                    connector=lambda address, _: sessions[address], only={"h001"})
+    assert [h.name for h in rep.hosts] == ["h001"]
+    assert [o.check for o in rep.hosts[0].outcomes] == ["ssh", "nic-mtu", "path-mtu"]
+    probe = next(c for c in sessions[hs[1].address].commands if "python3 -c" in c)
+    import base64
+    import shlex
+    spec = json.loads(base64.b64decode(shlex.split(probe)[-1]))
+    assert sorted(p["peer"] for p in spec["paths"]) == ["h000", "h002"]
+    for other in (hs[0], hs[2]):  # read for facts, never checked
+        assert all("python3 -c" not in c and "/mtu" not in c for c in sessions[other.address].commands)
+        assert any("ip -json" in c for c in sessions[other.address].commands)
+
+    # Without a pair check, the other hosts are not even connected to.
+    calls: list[str] = []
+
+    def counting(address: str, _: SSHSettings) -> FakeSession:
+        calls.append(address)
+        return sessions[address]
+
+    run_smoke(_inventory(hs), None, C.SmokeSettings(), ssh=ssh, checks=C.select_checks(["nic-mtu"]),
+              connector=counting, only={"h001"})
+    assert calls == [hs[1].address]

@@ -161,8 +161,7 @@ def histogram_p99(text: str, metric: str) -> float | None:
 
 
 class EtcdDisk(_EtcdCheck):
-    name = "etcd-disk"
-    severity: Severity = "warning"
+    name = "etcd-disk"  # critical: it gates a rollout's etcd batch (RULES.md limits), not only reports
     remedy = "the disk is too slow for etcd: a dedicated SSD/NVMe for the data dir, ionice -c2 -n0, no noisy neighbours"
 
     def run(self, ctx: Context, host: Host) -> CheckResult:

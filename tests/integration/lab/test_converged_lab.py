@@ -206,6 +206,47 @@ def test_smoke_catches_a_gpu_count_that_differs_from_netbox(env: dict[str, str],
         (seven_gpus.name, "gpu-count"): "host has 7 GPUs, NetBox says 8"}
 
 
+def test_a_failed_health_gate_stops_the_rollout_before_the_next_batch_and_resume_goes_on(
+        env: dict[str, str], rolled_out: Result, registered: list[lab.LabHost], bundle: dict[str, Path]) -> None:
+    # The gpu phase on two workers, canary first. The canary's board loses a GPU (the hardware stand-in):
+    # Ansible converges it (the driver is fine), its health gate fails gpu-count, and the second batch
+    # never starts. Repaired, `--resume` runs the canary batch and its gate again, then the second batch.
+    assert rolled_out.code == 0
+    args = ["--phase", "gpu", "--limit", ",".join(w.name for w in workers(registered)[:2]), "--batches", "1,100%",
+            "--skip-artifact-check", *from_bundle(bundle)]
+    planned = pyctl(env, "rollout", "lab", "--dry-run", "--json", *args)
+    assert planned.code == 0, planned.stderr
+    (canary,), (second,) = [b["hosts"] for b in planned.json()["phases"][0]["batches"]]
+    assert "gate after each batch, on the batch's hosts: gpu-count, gpu-model, gpu-driver" in planned.stderr
+    before = podman("exec", canary, "cat", lab.GPU_EMULATION_FILE)
+    podman("exec", "-i", canary, "sh", "-c", f"cat > {lab.GPU_EMULATION_FILE}",
+           input_text=json.dumps({**json.loads(before), "count": 7}))
+    try:
+        stopped = pyctl(env, "rollout", "lab", "--yes", "--json", *args)
+    finally:
+        podman("exec", "-i", canary, "sh", "-c", f"cat > {lab.GPU_EMULATION_FILE}", input_text=before)
+    assert stopped.code == 2, stopped.stderr[-3000:]
+    gpu = stopped.json()["phases"][0]
+    assert stopped.json()["status"] == "stopped"
+    assert [b["done"] for b in gpu["batches"]] == [False, False]
+    assert not gpu["batches"][0]["failed"]  # Ansible converged it: the gate is what caught it
+    assert gpu["batches"][0]["gate"]["failed"] == {canary: "gpu-count: host has 7 GPUs, NetBox says 8"}
+    assert f"  FAILED {canary}: gate gpu-count: host has 7 GPUs, NetBox says 8" in stopped.stderr
+    assert f"stopped: the health gate after gpu batch 1 failed on {canary} " in stopped.stderr
+    assert "gpu: batch 2/2" not in stopped.stderr
+    report = json.loads((Path(gpu["batches"][0]["gate"]["run_dir"]) / "report.json").read_text())
+    assert [h["name"] for h in report["hosts"]] == [canary]  # the gate checks the batch's hosts only
+
+    resumed = pyctl(env, "rollout", "lab", "--yes", "--resume", "--json", *from_bundle(bundle), "--skip-artifact-check")
+    assert resumed.code == 0, resumed.stderr[-3000:]
+    assert resumed.json()["status"] == "done"
+    assert f"gpu: batch 1/2 (1 host: {canary})" in resumed.stderr
+    assert f"gpu: batch 2/2 (1 host: {second})" in resumed.stderr
+    gates = [b["gate"] for b in resumed.json()["phases"][0]["batches"]]
+    assert [g["failed"] for g in gates] == [{}, {}]
+    assert resumed.stderr.count("  health gate after gpu batch ") == 2
+
+
 def drift(env: dict[str, str], *args: str) -> tuple[Result, dict[str, Any]]:
     result = pyctl(env, "drift", "lab", "--json", *args)
     return result, result.json()
