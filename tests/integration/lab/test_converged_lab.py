@@ -480,6 +480,15 @@ def test_plain_ansible_site_playbook_repairs_the_lab_and_changes_nothing_else(
     assert changed == {edited.name: ["gpu_driver : Blacklist nouveau persistently",
                                      "gpu_driver : Rebuild the initramfs"]}
     assert "modeset=0" in podman("exec", edited.name, "cat", NOUVEAU)
+    # The etcd role found a running cluster and snapshotted it first (verified, root's alone), on the first
+    # member holding data, without reporting a change (the changed tasks above are all).
+    listings = {m.name: podman("exec", m.name, "sh", "-c", "stat -c '%a %U %n' /var/lib/etcd-backup/etcd-*.db "
+                               "2>/dev/null || true").split("\n")[:-1] for m in registered[:3]}
+    [(member, snapshots)] = [(m, ls) for m, ls in listings.items() if ls]
+    assert all(line.startswith("600 root /var/lib/etcd-backup/etcd-") for line in snapshots), listings
+    status = podman("exec", member, "sh", "-c", "ETCDCTL_API=3 etcdctl snapshot status "
+                    f"{snapshots[-1].split()[-1]} -w json")
+    assert json.loads(status)["totalKey"] > 0, status
     # What plain Ansible left is what pyctl recorded: the drift fast path vouches for every host.
     result, doc = drift(env)
     assert result.code == 0, result.stderr[-3000:]
