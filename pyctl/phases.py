@@ -34,7 +34,7 @@ class Phase:
 
 GPU_GATE = ("gpu-count", "gpu-model", "gpu-driver", "gpu-persistence", "gpu-ecc", "gpu-mig", "fabric-manager")
 # etcd-disk included: a member on a disk over the limits (RULES.md) gates, it does not only report.
-ETCD_GATE = ("etcd-health", "etcd-leader", "etcd-members", "etcd-db-size", "etcd-disk")
+ETCD_GATE = ("etcd-health", "etcd-leader", "etcd-members", "etcd-db-size", "etcd-disk", "cert-expiry")
 
 PHASES: tuple[Phase, ...] = (
     Phase("preflight", "preflight.yml", "all"),
@@ -43,7 +43,7 @@ PHASES: tuple[Phase, ...] = (
     Phase("etcd", "etcd.yml", "role_etcd", one_batch=True, role="etcd", after=("preflight",), gate=ETCD_GATE,
           gate_hosts="role_etcd"),
     Phase("control_plane", "control_plane.yml", "role_control_plane", role="control_plane", after=("etcd",),
-          gate=("apiserver-readyz",)),
+          gate=("apiserver-readyz", "cert-expiry")),
     Phase("calico", "calico.yml", "role_gpu_worker", role="calico", after=("gpu", "control_plane"),
           gate=("nic-mtu", "path-mtu")),
     Phase("smoke", None, "all", one_batch=True, after=("calico",)),

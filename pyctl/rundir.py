@@ -26,6 +26,25 @@ def runs_root() -> Path:
     return Path(os.environ.get("PYCTL_RUNS_DIR", str(REPO / "runs")))
 
 
+def secrets_root() -> Path:
+    """The controller's secret store (``$PYCTL_SECRETS_DIR``, else ``secrets/`` in the checkout), apart from
+    the run directories, which stay free of secrets and may travel."""
+    return Path(os.environ.get("PYCTL_SECRETS_DIR", str(REPO / "secrets")))
+
+
+def ca_backup_dir(dc: str) -> Path:
+    """Where the roles keep the backups of ``dc``'s CAs (roles/pki/tasks/ca.yml: one 0700 directory per CA,
+    ca.key and ca.crt 0600), passed to every playbook pyctl runs as ``pyctl_ca_backup_dir``; created
+    here, it and every directory above it up to the store 0700."""
+    if not _SAFE_NAME.match(dc):
+        raise ConfigError(f"bad data center for the secret store: {dc!r}")
+    root = secrets_root()
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for path in (root / dc, root / dc / "pki"):
+        path.mkdir(mode=0o700, exist_ok=True)
+    return root / dc / "pki"
+
+
 def new_run_dir(dc: str, verb: str, runs_dir: Path | None = None) -> Path:
     """A fresh, private (0700) run directory; never reuses one that exists."""
     for name, value in (("data center", dc), ("verb", verb)):

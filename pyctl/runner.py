@@ -33,7 +33,7 @@ from ansible_runner import Runner, RunnerConfig
 from pyctl.errors import ConfigError, ExitCode
 from pyctl.paths import REPO
 from pyctl.procs import kill_processes_with_env
-from pyctl.rundir import new_run_dir
+from pyctl.rundir import ca_backup_dir, new_run_dir
 
 ANSIBLE_CFG = REPO / "ansible.cfg"
 PLAYBOOKS_DIR = REPO / "playbooks"
@@ -462,7 +462,8 @@ def run_playbook(
         limit=limit_arg,
         tags=tags_arg,
         forks=forks,
-        extravars=dict(extravars) if extravars else None,
+        # Where the roles back up (and restore) the DC's CA keys: the controller's secret store, never the run dir.
+        extravars={"pyctl_ca_backup_dir": str(ca_backup_dir(dc)), **(extravars or {})},
         cmdline=" ".join(cmdline) or None,
         envvars={
             "ANSIBLE_CONFIG": str(ANSIBLE_CFG),

@@ -19,7 +19,7 @@ from pyctl.cli.common import (
     print_batches,
 )
 from pyctl.errors import ConfigError, ExitCode
-from pyctl.phases import PHASES
+from pyctl.phases import BY_NAME, PHASES
 from pyctl.plan import render_text
 from pyctl.rundir import runs_root
 
@@ -123,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         if would_stop:
             eprint(f"pyctl: warning: the rollout would stop before its first host: {would_stop}")
         if args.json:
-            print(json.dumps({"dry_run": True, **state.to_dict(), "would_stop": would_stop,
+            gates = {ps.name: list(BY_NAME[ps.name].gate) for ps in state.phases if BY_NAME[ps.name].gate}
+            print(json.dumps({"dry_run": True, **state.to_dict(), "gates": gates, "would_stop": would_stop,
                               "not_touched": not_touched(site.inventory)}, indent=2))
         return ExitCode.OK
     if not confirm(args.yes):

@@ -36,10 +36,26 @@ class NetBoxBed:
                     "PYCTL_DEV_STATE": str(self.bed.state), "PYCTL_DEV_PG_PORT": str(self.bed.pg_port),
                     "PYCTL_DEV_REDIS_PORT": str(self.bed.redis_port),
                     "PYCTL_DEV_HTTP_PORT": str(self.bed.http_port), **extra})
+        if "PYCTL_RUNS_DIR" in extra and "PYCTL_SECRETS_DIR" not in extra:
+            # The CA backups of this test's runs beside them, not in the checkout's secrets/ nor another test's.
+            env["PYCTL_SECRETS_DIR"] = extra["PYCTL_RUNS_DIR"].rstrip("/") + "-secrets"
         return env
 
     def reset(self) -> None:
         bed_mod.restore(self.bed, self.dump)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every run of the session without a store of its own keeps its CA backups here, not in the checkout."""
+    path = tmp_path_factory.mktemp("secrets")
+    saved = os.environ.get("PYCTL_SECRETS_DIR")
+    os.environ["PYCTL_SECRETS_DIR"] = str(path)
+    yield path
+    if saved is None:
+        os.environ.pop("PYCTL_SECRETS_DIR", None)
+    else:
+        os.environ["PYCTL_SECRETS_DIR"] = saved
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,11 @@ def test_dry_run_prints_the_plan_and_the_batches_and_writes_nothing(netbox_bed: 
     assert sum(gpu) == len({h for b in phases["calico"]["batches"] for h in b["hosts"]})
     assert all(not b["done"] for p in doc["phases"] for b in p["batches"])
     assert "cluster dc2-inference-a" in result.stderr  # the plan, printed before the batches
+    # each role's phase names its health gate; etcd's is on every member and takes the disk limits
+    assert doc["gates"]["etcd"] == ["etcd-health", "etcd-leader", "etcd-members", "etcd-db-size", "etcd-disk",
+                                   "cert-expiry"]
+    assert set(doc["gates"]) == {"gpu", "etcd", "control_plane", "calico"}
+    assert "gate after each batch, on every etcd member of the batch's clusters: etcd-health" in result.stderr
     assert "  gpu            " in result.stderr
     assert list(tmp_path.iterdir()) == []  # no state, no lock, no run directory
     # Failure domains as NetBox gives them (dc2: 6 racks): the canary is the first host of a rack, and no

@@ -114,7 +114,7 @@ def test_batch_lines_say_one_batch_and_several_batches() -> None:
     lines = render_batches(state)
     assert lines[0].split() == ["etcd", "1", "batch:", "3"]
     assert lines[1].strip() == ("gate after each batch, on every etcd member of the batch's clusters: etcd-health, "
-                                "etcd-leader, etcd-members, etcd-db-size, etcd-disk")
+                                "etcd-leader, etcd-members, etcd-db-size, etcd-disk, cert-expiry")
     assert lines[2].split() == ["gpu", "2", "batches:", "1", "→", "1"]
     assert lines[3].strip().startswith("gate after each batch, on the batch's hosts: gpu-count, gpu-model, ")
     state.phases[1].batches[0].done = state.phases[1].batches[1].done = True

@@ -25,3 +25,20 @@ def test_run_dir_rejects_unsafe_names(tmp_path: Path, dc: str, verb: str) -> Non
     with pytest.raises(ConfigError, match=r"^bad (data center|verb) for a run directory: "):
         new_run_dir(dc, verb, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_ca_backups_live_in_a_private_store_apart_from_the_run_directories(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyctl.rundir import ca_backup_dir
+
+    monkeypatch.setenv("PYCTL_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("PYCTL_SECRETS_DIR", str(tmp_path / "store" / "secrets"))
+    path = ca_backup_dir("dc2")
+    assert path == tmp_path / "store" / "secrets" / "dc2" / "pki"
+    for d in (path, path.parent, path.parent.parent):
+        assert d.stat().st_mode & 0o777 == 0o700, d
+    assert not (tmp_path / "runs").exists()
+    assert ca_backup_dir("dc2") == path  # again: the same store, nothing else changes
+    with pytest.raises(ConfigError, match=r"^bad data center for the secret store: '\.\./x'$"):
+        ca_backup_dir("../x")
+    assert sorted(p.name for p in (tmp_path / "store" / "secrets").iterdir()) == ["dc2"]

@@ -425,3 +425,71 @@ def test_a_gate_checks_only_its_hosts_and_probes_the_other_hosts_of_their_cluste
     run_smoke(_inventory(hs), None, C.SmokeSettings(), ssh=ssh, checks=C.select_checks(["nic-mtu"]),
               connector=counting, only={"h001"})
     assert calls == [hs[1].address]
+
+
+# --- certificates -------------------------------------------------------------------------------------
+
+NOW = 1_800_000_000.0  # 2027-01-15
+
+
+def cert_reply(**days: float) -> CommandResult:
+    certs = [{"path": f"/etc/etcd/pki/{name}.crt", "not_after": NOW + d * 86400} for name, d in days.items()]
+    return ok(json.dumps({"now": NOW, "certs": certs, "errors": []}))
+
+
+def test_cert_expiry_names_each_certificate_expiring_within_the_warning_days() -> None:
+    session = FakeSession({"python3": cert_reply(ca=3650, peer=12, client=-2)})
+    r = C.CertExpiry()(ctx(session), host(role="etcd"))
+    assert r.status == "fail"
+    assert r.detail == ("/etc/etcd/pki/client.crt expired 2027-01-13 (2 days ago); /etc/etcd/pki/peer.crt expires "
+                        "2027-01-27 (in 12 days): within 30 days")
+    assert "/etc/etcd/pki" in session.commands[0]  # the directory of the etcd CA the settings name
+    assert C.CertExpiry.severity == "warning"
+
+
+def test_cert_expiry_passes_naming_the_first_to_expire_and_honours_the_setting() -> None:
+    r = C.CertExpiry()(ctx(FakeSession({"python3": cert_reply(ca=3650, peer=200, server=90)})), host(role="etcd"))
+    assert r.status == "pass"
+    assert r.detail == "3 certificates; the first to expire: /etc/etcd/pki/server.crt on 2027-04-15 (in 90 days)"
+    wider = C.CertExpiry()(ctx(FakeSession({"python3": cert_reply(server=90)}), cert_warn_days=100),
+                           host(role="etcd"))
+    assert wider.status == "fail"
+
+
+def test_cert_expiry_reads_each_hosted_control_planes_pki_and_skips_a_host_without_one() -> None:
+    session = FakeSession({"python3": ok(json.dumps({"now": NOW, "certs": [], "errors": []}))})
+    r = C.CertExpiry()(tenant_ctx(session), host(role="control-plane"))
+    assert r.status == "skip"
+    assert r.detail.startswith("does not apply: no certificates in /etc/kubernetes/")
+    empty = FakeSession({})
+    none = C.CertExpiry()(ctx(empty), host(role="control-plane"))
+    assert (none.status, none.detail) == ("skip", "does not apply: no hosted control plane is planned on this host")
+    assert empty.commands == []
+    assert not C.CertExpiry().applies(host(role="gpu-worker"))
+
+
+def test_cert_expiry_script_reads_real_certificates(tmp_path: Path) -> None:
+    # The script the check runs on the host, run here on a certificate made with the cryptography package.
+    import datetime as dt
+    import subprocess
+    import sys
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "etcd-ca test")])
+    not_after = dt.datetime(2030, 6, 1, tzinfo=dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)).not_valid_after(not_after)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "bad.crt").write_text("not a certificate\n")
+    from pyctl.smoke.checks.pki import CERT_SCRIPT
+
+    out = json.loads(subprocess.run([sys.executable, "-c", CERT_SCRIPT, str(tmp_path)], capture_output=True,
+                                    text=True, check=True).stdout)
+    assert out["certs"] == [{"path": str(tmp_path / "ca.crt"), "not_after": not_after.timestamp()}]
+    assert [e.split(":")[0] for e in out["errors"]] == [str(tmp_path / "bad.crt")]

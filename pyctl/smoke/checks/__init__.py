@@ -2,7 +2,8 @@
 and a ``run`` that reads the host through a :class:`~pyctl.smoke.pool.Session` and returns a verdict.
 
 :mod:`~.base` holds the framework (results, settings, the context a check reads); one module per family
-of checks: :mod:`~.host`, :mod:`~.gpu`, :mod:`~.etcd`, :mod:`~.control_plane`, :mod:`~.path_mtu`.
+of checks: :mod:`~.host`, :mod:`~.gpu`, :mod:`~.etcd`, :mod:`~.control_plane`, :mod:`~.pki`,
+:mod:`~.path_mtu`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from pyctl.smoke.checks.host import (
     parse_overlay_facts,
 )
 from pyctl.smoke.checks.path_mtu import PROBE_SCRIPT, PathMtu, probe_command, probe_peers
+from pyctl.smoke.checks.pki import CertExpiry
 
 __all__ = [
     "ALL_CHECKS",
@@ -65,6 +67,7 @@ __all__ = [
     "PROBE_SCRIPT",
     "TIME_SYNC_COMMAND",
     "ApiserverReadyz",
+    "CertExpiry",
     "Check",
     "CheckResult",
     "ClusterValues",
@@ -110,7 +113,7 @@ __all__ = [
 ALL_CHECKS: tuple[Check, ...] = (
     SshReachable(), TimeSync(), NicMtu(), PathMtu(),
     GpuCount(), GpuModel(), GpuDriver(), GpuPersistence(), GpuEcc(), GpuMig(), FabricManager(),
-    EtcdHealth(), EtcdLeader(), EtcdMembers(), EtcdDbSize(), EtcdDisk(), ApiserverReadyz(),
+    EtcdHealth(), EtcdLeader(), EtcdMembers(), EtcdDbSize(), EtcdDisk(), ApiserverReadyz(), CertExpiry(),
 )
 CHECK_NAMES = tuple(c.name for c in ALL_CHECKS)
 

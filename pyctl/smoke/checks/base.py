@@ -64,6 +64,8 @@ class SmokeSettings:
     apiserver_port_base: int = 6443
     apiserver_pki_dir: str = "/etc/kubernetes/{tenant}/pki"
     apiserver_client: str = "admin"
+    # cert-expiry: a certificate of etcd or a hosted control plane that expires within this many days.
+    cert_warn_days: int = 30
     # The GPU driver every host of the DC runs (roles/gpu_driver gpu_driver_version; "" = not pinned).
     gpu_driver_version: str = ""
     # Overlay devices (Calico's, by encapsulation): the first one present is probed.

@@ -442,7 +442,8 @@ def json_document(stdout: str) -> dict[str, Any]:
 def plain_site_playbook(env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], dict[str, list[str]]]:
     """`ansible-playbook -i inventories/lab/netbox.yml playbooks/site.yml`, pyctl's CLI unused: the inventory
     plugin gives the hosts and the plan's variables, Ansible merges the site's group_vars. Returns the run
-    and, per host, the tasks that changed it (ansible.posix.json callback)."""
+    and, per host, the tasks that changed it (ansible.posix.json callback); a failed task is under
+    ``"FAILED <task>"`` with its message."""
     venv_bin = Path(sys.executable).parent
     proc = subprocess.run(
         [str(venv_bin / "ansible-playbook"), "-i", "inventories/lab/netbox.yml", "playbooks/site.yml"],
@@ -457,6 +458,8 @@ def plain_site_playbook(env: dict[str, str]) -> tuple[subprocess.CompletedProces
                 for host, res in task["hosts"].items():
                     if res.get("changed"):
                         changed.setdefault(host, []).append(task["task"]["name"])
+                    if res.get("failed") and not res.get("ignore_errors"):
+                        changed.setdefault(host, []).append(f"FAILED {task['task']['name']}: {res.get('msg')}")
     return proc, changed
 
 
@@ -472,7 +475,8 @@ def test_plain_ansible_site_playbook_repairs_the_lab_and_changes_nothing_else(
     proc, changed = plain_site_playbook(env)
     print(f"plain ansible-playbook site.yml over {len(registered)} hosts: {time.monotonic() - started:.0f} s",
           file=sys.stderr)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, [t for ts in changed.values() for t in ts if t.startswith("FAILED")] or \
+        proc.stdout[-3000:] + proc.stderr[-3000:]
     stats = json_document(proc.stdout)["stats"]
     assert set(stats) == {h.name for h in registered}  # every host, from NetBox through the plugin
     assert all(s["failures"] == 0 and s["unreachable"] == 0 for s in stats.values()), stats
