@@ -121,7 +121,7 @@ class BatchState:
     failed: list[str] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
     run_dir: str | None = None
-    # The health gate's last verdict: {"checks", "hosts", "failed": {host: why}, "unreachable", "run_dir"}.
+    # The health gate's last verdict: {"checks", "failed": {host: why}, "unreachable", "run_dir"}.
     gate: dict[str, Any] | None = None
 
 
@@ -266,6 +266,12 @@ def execute(state: RolloutState, state_path: Path, run_batch: RunBatch, *, max_f
                 state.save(state_path)
             say(message)
 
+    def name_failures(result: BatchResult, hosts: list[str], prefix: str, otherwise: str) -> None:
+        """One line per host of ``hosts`` (failed or unreachable in ``result``), with its reason."""
+        for host in hosts:
+            say(f"  {'UNREACHABLE' if host in result.unreachable else 'FAILED'} {host}: {prefix}"
+                f"{result.reasons.get(host, otherwise)}")
+
     def run_phase(ps: PhaseState) -> None:
         nonlocal done_hosts
         phase = BY_NAME[ps.name]
@@ -283,12 +289,9 @@ def execute(state: RolloutState, state_path: Path, run_batch: RunBatch, *, max_f
                      f"interrupted in {ps.name} batch {i}: state saved; `--resume` runs this batch again")
                 return
             bad = len(result.failed) + len(result.unreachable)
-            for host in result.failed + result.unreachable:
-                say(f"  {'UNREACHABLE' if host in result.unreachable else 'FAILED'} {host}: "
-                    f"{result.reasons.get(host, 'see ' + result.run_dir)}")
+            name_failures(result, result.failed + result.unreachable, "", "see " + result.run_dir)
             if bad > max_fail:
-                code = ExitCode.UNREACHABLE if result.unreachable and not result.failed else ExitCode.FAILED
-                stop(code, "stopped", f"stopped: {ps.name} batch {i} has {bad} failed/unreachable host(s) "
+                stop(_code(result), "stopped", f"stopped: {ps.name} batch {i} has {bad} failed/unreachable host(s) "
                      f"({_names(result.failed + result.unreachable)}), more than --max-fail {max_fail}")
                 return
             converged = [h for h in batch.hosts if h not in set(result.failed) | set(result.unreachable)]
@@ -300,13 +303,10 @@ def execute(state: RolloutState, state_path: Path, run_batch: RunBatch, *, max_f
                 say(f"  health gate after {ps.name} batch {i}: "
                     + (f"{len(gated)} host(s) failed ({verdict.run_dir})" if gated else
                        f"{', '.join(phase.gate)} pass ({verdict.run_dir})"))
-                for host in gated:
-                    say(f"  {'UNREACHABLE' if host in verdict.unreachable else 'FAILED'} {host}: gate "
-                        f"{verdict.reasons.get(host, 'unreachable')}")
+                name_failures(verdict, gated, "gate ", "unreachable")
                 new_bad = [h for h in gated if h not in result.failed + result.unreachable]
                 if bad + len(new_bad) > max_fail:
-                    code = ExitCode.UNREACHABLE if verdict.unreachable and not verdict.failed else ExitCode.FAILED
-                    stop(code, "stopped", f"stopped: the health gate after {ps.name} batch {i} failed on "
+                    stop(_code(verdict), "stopped", f"stopped: the health gate after {ps.name} batch {i} failed on "
                          f"{_names(gated)} ({bad + len(new_bad)} failed/unreachable host(s), more than --max-fail "
                          f"{max_fail}); the next batch did not start. Repair, then `--resume` runs this batch "
                          f"and its gate again")
@@ -352,6 +352,11 @@ def execute(state: RolloutState, state_path: Path, run_batch: RunBatch, *, max_f
     state.status = "done"
     state.save(state_path)
     return ExitCode.OK
+
+
+def _code(result: BatchResult) -> ExitCode:
+    """4 when a batch's only problem is unreachable hosts, else 2."""
+    return ExitCode.UNREACHABLE if result.unreachable and not result.failed else ExitCode.FAILED
 
 
 def _waits_for(state: RolloutState) -> dict[str, set[str]]:

@@ -101,16 +101,20 @@ def run_smoke(inventory: Inventory, plan: Plan | None, settings: SmokeSettings, 
     names = [c.name for c in checks]
 
     with SSHPool(ssh, concurrency=concurrency, connector=connector or connect) as pool:
-        def peer_facts(host: Host) -> None:
+        def read_facts(session: Session) -> HostFacts | None:
             try:
-                res = pool.session(host.address).run(overlay_facts_command(settings.overlay_devices))
-                facts[host.name] = parse_overlay_facts(res.stdout)
-            except Exception:  # a peer without facts is named as not probed by path-mtu, not failed here
-                return
+                return parse_overlay_facts(session.run(overlay_facts_command(settings.overlay_devices)).stdout)
+            except Exception:
+                return None
 
         def first_pass(host: Host) -> None:
-            if host.name not in reports:
-                peer_facts(host)
+            if host.name not in reports:  # a peer of a gated host: its facts alone
+                try:
+                    peer = read_facts(pool.session(host.address))
+                except ConnectError:
+                    peer = None
+                if peer is not None:  # a peer without facts is named as not probed by path-mtu, not failed here
+                    facts[host.name] = peer
                 return
             rep = reports[host.name]
             t0 = time.monotonic()
@@ -127,12 +131,8 @@ def run_smoke(inventory: Inventory, plan: Plan | None, settings: SmokeSettings, 
             ctx = Context(session=session, settings=settings, cluster=values[host.cluster],
                           connect_seconds=time.monotonic() - t0)
             contexts[host.name] = ctx
-            if pair_checks:
-                try:
-                    res = session.run(overlay_facts_command(settings.overlay_devices))
-                    facts[host.name] = parse_overlay_facts(res.stdout)
-                except Exception:  # a host without facts is still probed on its underlay
-                    facts[host.name] = HostFacts()
+            if pair_checks:  # a host without facts is still probed on its underlay
+                facts[host.name] = read_facts(session) or HostFacts()
             rep.outcomes.extend(_timed(c, ctx, host) for c in host_checks if c.applies(host))
             if progress:
                 progress(f"{host.name}: {sum(o.failed for o in rep.outcomes)} failed")
